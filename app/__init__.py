@@ -1,0 +1,1 @@
+"""Tidings: activity streams, timelines, feeds, milestones and a live layer."""

@@ -1,0 +1,118 @@
+"""Dependencies as `Annotated` aliases: route signatures list these and their inputs only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis as RedisClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.errors import ProblemError
+from app.auth import AuthError, Principal, TokenVerifier
+from app.db import after_commit, discard_after_commit, take_after_commit
+from app.logging import log
+from app.pagination import Cursor, PageRequest
+from app.services.users import user_service
+
+KNOWN_USERS_LIMIT = 50_000
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT with `sub`, `tenant_id` and `roles` claims (`tidings token` mints one).",
+)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent (scope
+    "function"), rolled back on any exception; buffered side effects run after commit."""
+    async with request.app.state.session_factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            discard_after_commit(session)
+            await session.rollback()
+            raise
+        effects = take_after_commit(session)
+    for effect in effects:
+        try:
+            await effect()
+        except Exception:
+            log.exception("after_commit.failed")
+
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def _unauthorized(detail: str, error: str | None = None) -> ProblemError:
+    challenge = f'Bearer error="{error}"' if error else "Bearer"
+    return ProblemError(
+        401, error or "unauthorized", detail, headers={"WWW-Authenticate": challenge}
+    )
+
+
+async def get_principal(
+    request: Request,
+    session: Session,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None:
+        raise _unauthorized("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        principal = verifier.verify(credentials.credentials)
+    except AuthError as exc:
+        raise _unauthorized(str(exc), "invalid_token") from exc
+    # Users are mirrored on first sight; the set of synced claims is remembered only once
+    # the transaction that wrote them has committed.
+    known: dict[Principal, None] = request.app.state.known_users
+    if principal not in known:
+        await user_service.sync_principal(session, principal)
+
+        async def remember() -> None:
+            if len(known) >= KNOWN_USERS_LIMIT:
+                known.clear()
+            known[principal] = None
+
+        after_commit(session, remember)
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def get_redis(request: Request) -> RedisClient:
+    client: RedisClient = request.app.state.redis
+    return client
+
+
+Redis = Annotated[RedisClient, Depends(get_redis)]
+
+
+def page_request(
+    page: Annotated[
+        int | None, Query(ge=1, le=10_000, description="Page number (DRF style).")
+    ] = None,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> PageRequest:
+    decoded = None
+    if cursor is not None:
+        try:
+            decoded = Cursor.decode(cursor)
+        except ValueError as exc:
+            raise ProblemError(
+                422,
+                "validation_failed",
+                "query.cursor: not a cursor this service issued",
+                errors=[{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}],
+            ) from exc
+    return PageRequest(page_size=page_size, cursor=decoded, page=page)
+
+
+Paging = Annotated[PageRequest, Depends(page_request)]

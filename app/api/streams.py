@@ -1,0 +1,187 @@
+"""Seed 000's stream endpoints: `/api/streams/...`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from app.api.deps import CurrentUser, Paging, Session
+from app.api.errors import problem_responses, unwrap
+from app.api.listing import list_body
+from app.enums import Importance, StreamType
+from app.repositories.events import EventFilter
+from app.repositories.streams import StreamFilter
+from app.schemas.common import PaginatedList
+from app.schemas.events import EventRead, EventSearchHit, StreamEventCreate
+from app.schemas.streams import StreamCreate, StreamRead
+from app.services.events import StreamTarget, event_service
+from app.services.streams import stream_service
+
+router = APIRouter(prefix="/api/streams", tags=["streams"])
+
+SlugPath = Annotated[str, Path(max_length=200, description="The stream's slug.")]
+ImportanceQuery = Annotated[
+    Importance | None,
+    Query(description="Only events at or above this importance (low, normal, high, critical)."),
+]
+
+
+def split_types(values: list[str] | None) -> list[str]:
+    """`?event_type=a&event_type=b` and `?event_type=a,b` both mean a or b."""
+    return sorted({v.strip().lower() for raw in values or [] for v in raw.split(",") if v.strip()})
+
+
+EventTypesQuery = Annotated[
+    list[str] | None,
+    Query(max_length=50, description="Repeat or comma-separate to match several types."),
+]
+
+
+def _importance(value: str | None) -> Importance | None:
+    return Importance.parse(value) if value else None
+
+
+@router.get(
+    "/",
+    summary="List streams",
+    response_model=PaginatedList[StreamRead],
+    responses=problem_responses(401, 422),
+)
+async def list_streams(
+    request: Request,
+    session: Session,
+    user: CurrentUser,
+    paging: Paging,
+    stream_type: StreamType | None = None,
+    is_active: bool | None = None,
+    object_type: Annotated[str | None, Query(max_length=100)] = None,
+    object_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> dict[str, Any]:
+    filters = StreamFilter(stream_type, is_active, object_type, object_id)
+    page = unwrap(await stream_service.list_page(session, actor=user, filters=filters, page=paging))
+    results = [StreamRead.model_validate(s) for s in page.items]
+    return list_body(request, page, paging, results)
+
+
+@router.post(
+    "/",
+    summary="Create a stream",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StreamRead,
+    responses=problem_responses(401, 409, 422),
+)
+async def create_stream(body: StreamCreate, session: Session, user: CurrentUser) -> StreamRead:
+    stream = unwrap(await stream_service.create(session, actor=user, new=body))
+    return StreamRead.model_validate(stream)
+
+
+@router.get(
+    "/search/",
+    summary="Search events",
+    description="PostgreSQL full-text search (English stemming, ranked) over each event's "
+    "summary, description and the text in its data. `q` takes web-search syntax: "
+    '`"exact phrase"`, `-excluded`, `or`.',
+    response_model=PaginatedList[EventSearchHit],
+    responses=problem_responses(401, 404, 422),
+)
+async def search_events(
+    request: Request,
+    session: Session,
+    user: CurrentUser,
+    paging: Paging,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="Search words.")],
+    stream: Annotated[
+        str | None, Query(max_length=200, description="Only this stream (slug).")
+    ] = None,
+    event_type: EventTypesQuery = None,
+) -> dict[str, Any]:
+    page = unwrap(
+        await event_service.search(
+            session,
+            actor=user,
+            query=q,
+            slug=stream,
+            event_types=split_types(event_type),
+            page=paging,
+        )
+    )
+    results = [EventSearchHit.model_validate(hit) for hit in page.items]
+    return list_body(request, page, paging, results)
+
+
+@router.get(
+    "/{slug}/",
+    summary="Get a stream",
+    response_model=StreamRead,
+    responses=problem_responses(401, 404),
+)
+async def get_stream(slug: SlugPath, session: Session, user: CurrentUser) -> StreamRead:
+    return StreamRead.model_validate(
+        unwrap(await stream_service.get(session, actor=user, slug=slug))
+    )
+
+
+@router.post(
+    "/{slug}/add_event/",
+    summary="Add an event to a stream",
+    description="Records an event (seed 000's `stream.add_event`). `metadata` is the event's "
+    "data, validated against its type's schema. With an `idempotency_key` already used, "
+    "the original event is returned with status 200.",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventRead,
+    responses={
+        200: {"description": "Replayed: the event recorded earlier with this key"},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def add_event(
+    slug: SlugPath, body: StreamEventCreate, session: Session, user: CurrentUser, response: Response
+) -> EventRead:
+    recorded = unwrap(
+        await event_service.record(session, actor=user, target=StreamTarget(slug), new=body)
+    )
+    if recorded.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return EventRead.model_validate(recorded.event)
+
+
+@router.get(
+    "/{slug}/events/",
+    summary="List a stream's events",
+    description="Newest first. Page with `cursor` (keyset, any depth at constant cost) or "
+    "`page` (numbered, for DRF clients).",
+    response_model=PaginatedList[EventRead],
+    responses=problem_responses(401, 404, 422),
+)
+async def stream_events(
+    request: Request,
+    slug: SlugPath,
+    session: Session,
+    user: CurrentUser,
+    paging: Paging,
+    event_type: EventTypesQuery = None,
+    min_importance: Annotated[
+        str | None,
+        Query(
+            pattern="^(?i)(low|normal|high|critical)$", description="low, normal, high or critical"
+        ),
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Occurred at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Occurred before (ISO 8601).")] = None,
+) -> dict[str, Any]:
+    importance = _importance(min_importance)
+    filters = EventFilter(
+        event_types=split_types(event_type),
+        min_importance=int(importance) if importance else None,
+        since=since,
+        until=until,
+    )
+    page = unwrap(
+        await event_service.list_for_stream(
+            session, actor=user, slug=slug, filters=filters, page=paging
+        )
+    )
+    return list_body(request, page, paging, [EventRead.model_validate(v) for v in page.items])

@@ -1,0 +1,271 @@
+"""The `tidings` command: dev, serve, worker, migrate, token, services, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from app.settings import Environment, Settings, get_settings
+
+cli = typer.Typer(
+    help="Tidings: activity streams, feeds, milestones and live updates.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def _services(
+    settings: Settings, *, fast: bool = False, recreate: bool = False, database: str = "tidings"
+) -> Iterator[Settings]:
+    """Settings pointing at the configured servers, or at embedded ones started for the
+    duration (and stopped on exit) when no URL is configured."""
+    if settings.database_url and settings.redis_url:
+        yield settings
+        return
+    if settings.environment is Environment.production:
+        raise typer.BadParameter("production needs TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL")
+    from app.embedded import services
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        stack = services(
+            settings.data_dir,
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            database=database,
+            fast=fast,
+            recreate=recreate,
+        )
+        urls = stack.__enter__()
+    try:
+        os.environ["TIDINGS_DATABASE_URL"] = urls.database_url or ""
+        os.environ["TIDINGS_REDIS_URL"] = urls.redis_url or ""
+        get_settings.cache_clear()
+        yield settings.model_copy(
+            update={"database_url": urls.database_url, "redis_url": urls.redis_url}
+        )
+    finally:
+        stack.__exit__(None, None, None)
+
+
+def _migrate(settings: Settings) -> None:
+    from app.schema import upgrade
+
+    upgrade(settings)
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest revision and create partitions ahead."""
+    settings = get_settings()
+    if settings.database_url is None:
+        console.print("[red]TIDINGS_DATABASE_URL is not set[/red]")
+        raise typer.Exit(2)
+    _migrate(settings)
+    console.print("[green]schema is up to date[/green]")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API and WebSockets with uvicorn (`--factory app.main:create_app`)."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ws_per_message_deflate=False,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background worker (arq): fan-out, outbox sweeps and cron jobs."""
+    from arq.worker import run_worker
+
+    from app.workers.settings import WorkerSettings, redis_settings
+
+    run_worker(WorkerSettings, redis_settings=redis_settings(get_settings()))  # type: ignore[arg-type]
+
+
+@cli.command()
+def token(
+    tenant: Annotated[str, typer.Option(help="Tenant id (the `tenant_id` claim).")],
+    user: Annotated[str, typer.Option(help="User id (the `sub` claim).")],
+    admin: Annotated[bool, typer.Option(help="Grant the admin role.")] = False,
+    role: Annotated[list[str] | None, typer.Option(help="Extra roles (repeatable).")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+    ttl_days: Annotated[int, typer.Option(min=1, max=3650)] = 30,
+) -> None:
+    """Print a development bearer token (HS256 with TIDINGS_JWT_SECRET)."""
+    from app.auth import AuthError, mint_token
+
+    roles = sorted({*(role or []), *(["admin"] if admin else [])})
+    try:
+        print(
+            mint_token(
+                get_settings(),
+                tenant_id=tenant,
+                user_id=user,
+                roles=roles,
+                email=email,
+                given_name=first_name,
+                family_name=last_name,
+                ttl_seconds=ttl_days * 86400,
+            )
+        )
+    except AuthError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+async def _load_demo(settings: Settings) -> int:
+    from app.db import create_engine, create_session_factory
+    from app.services.demo import load_demo
+
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            return await load_demo(session)
+    finally:
+        await engine.dispose()
+
+
+@cli.command()
+def demo() -> None:
+    """Load the small demo data set (idempotent)."""
+    count = asyncio.run(_load_demo(get_settings()))
+    console.print(f"demo data: {count} new events")
+
+
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def services(
+    ctx: typer.Context,
+    test: Annotated[bool, typer.Option(help="A fresh, non-durable test cluster.")] = False,
+) -> None:
+    """Run a command with PostgreSQL and Redis available: the configured servers, or
+    embedded ones started for it. The command sees TIDINGS_DATABASE_URL/REDIS_URL (and,
+    with --test, TIDINGS_TEST_DATABASE_URL/REDIS_URL)."""
+    if not ctx.args:
+        raise typer.BadParameter("give a command to run, e.g. `tidings services -- pytest`")
+    settings = get_settings()
+    if test:
+        settings = settings.model_copy(
+            update={
+                "database_url": os.environ.get("TIDINGS_TEST_DATABASE_URL"),
+                "redis_url": os.environ.get("TIDINGS_TEST_REDIS_URL"),
+                "data_dir": settings.data_dir / "test",
+            }
+        )
+    with _services(settings, fast=test, database="tidings_test" if test else "tidings") as live:
+        env = dict(os.environ)
+        if test:
+            env["TIDINGS_TEST_DATABASE_URL"] = live.database_url or ""
+            env["TIDINGS_TEST_REDIS_URL"] = live.redis_url or ""
+        code = subprocess.call(ctx.args, env=env)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def dev(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """`make run`: embedded servers if none configured, migrate, demo data, then the API
+    and the worker in one process until Ctrl-C."""
+    logging.basicConfig(level=logging.WARNING)
+    settings = get_settings()
+    with _services(settings) as live:
+        console.print("[bold]migrating[/bold] ...")
+        _migrate(live)
+        count = asyncio.run(_load_demo(live))
+        from app.auth import mint_token
+        from app.services.demo import DEMO_ADMIN
+
+        bearer = mint_token(
+            live,
+            tenant_id=DEMO_ADMIN.tenant_id,
+            user_id=DEMO_ADMIN.user_id,
+            roles=["admin"],
+            email=DEMO_ADMIN.email,
+            given_name=DEMO_ADMIN.first_name,
+            family_name=DEMO_ADMIN.last_name,
+        )
+        base = f"http://{host}:{port}"
+        console.print(
+            Panel.fit(
+                f"[bold green]Tidings is running[/bold green]  ({count} demo events loaded)\n\n"
+                f"API      {base}\nDocs     {base}/docs\nReady    {base}/readyz\n\n"
+                f"Token (tenant 'demo', user 'ada', admin):\n{bearer}\n\n"
+                f'Try: curl -H "Authorization: Bearer $TOKEN" {base}/api/streams/',
+                title="make run",
+            )
+        )
+        asyncio.run(_run_api_and_worker(live, host, port))
+
+
+async def _run_api_and_worker(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+    from arq.worker import Worker
+
+    from app.main import create_app
+    from app.workers.settings import WorkerSettings, redis_settings
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            ws_per_message_deflate=False,
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        cron_jobs=WorkerSettings.cron_jobs,
+        on_startup=WorkerSettings.on_startup,
+        on_shutdown=WorkerSettings.on_shutdown,
+        redis_settings=redis_settings(settings),
+        ctx={"settings": settings},
+        handle_signals=False,
+    )
+    worker_task = asyncio.create_task(worker.async_run())
+    try:
+        await server.serve()
+    finally:
+        worker_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker_task
+        await worker.close()
+
+
+def main() -> None:
+    sys.exit(cli())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Engine, session factory and the after-commit hook services use for side effects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.settings import Settings
+
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT_KEY = "tidings.after_commit"
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
+    options: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": True,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        "connect_args": {"server_settings": {"timezone": "UTC", "application_name": "tidings"}},
+    }
+    options.update(overrides)
+    return create_async_engine(settings.sqlalchemy_url, **options)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def after_commit(session: AsyncSession, effect: AfterCommit) -> None:
+    """Buffers `effect` (a Redis publish, a job) to run once the transaction has committed.
+
+    Nothing is sent mid-transaction, so a rollback never leaks a notification.
+    """
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(effect)
+
+
+def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+    effects: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+    return effects
+
+
+def discard_after_commit(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT_KEY, None)

@@ -1,0 +1,157 @@
+"""The ASGI application: `uvicorn --factory app.main:create_app`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api import event_types, events, health, streams
+from app.api.errors import install_error_handlers, problem_response
+from app.auth import TokenVerifier
+from app.db import create_engine, create_session_factory
+from app.logging import configure_logging
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """
+Activity streams, per-object timelines, per-user feeds with read/unread tracking,
+milestones and a live WebSocket layer, for any application.
+
+**Authentication**: every request carries `Authorization: Bearer <JWT>` with the claims
+`sub` (user id), `tenant_id` and `roles`. `tidings token --tenant T --user U` mints a
+development token. Another tenant's objects answer 404.
+
+**Errors** are RFC 9457 `application/problem+json` with a machine `code`; validation
+errors list each bad field in `errors[].loc`.
+
+**Lists** have the DRF shape `{count, next, previous, results}` plus `next_cursor` for
+keyset paging.
+"""
+
+TAGS = [
+    {"name": "streams", "description": "Streams of events about host objects (seed 000)."},
+    {"name": "events", "description": "Ingest for host back ends, single or batched."},
+    {"name": "event types", "description": "Built-in and tenant event types with data schemas."},
+    {"name": "operations", "description": "Liveness and readiness probes."},
+]
+
+
+class RequestContextMiddleware:
+    """Binds a request id to every log line (honouring an incoming `X-Request-ID`), echoes it
+    in the response, and refuses bodies over the configured size with a 413 problem."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLarge:
+            await self._too_large(scope, receive, send_with_id)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes"
+        )
+        await response(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    session_factory: async_sessionmaker[AsyncSession] | None = None,
+    redis: Redis | None = None,
+) -> FastAPI:
+    """Builds the app. Tests pass their own engine, session factory and Redis client;
+    otherwise the lifespan opens them from settings and closes them on shutdown."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned: list[Any] = []
+        if getattr(app.state, "engine", None) is None:
+            app.state.engine = create_engine(settings)
+            owned.append(app.state.engine)
+            app.state.session_factory = create_session_factory(app.state.engine)
+        if getattr(app.state, "redis", None) is None:
+            if settings.redis_url is None:
+                raise RuntimeError("TIDINGS_REDIS_URL is not set and no embedded server is running")
+            app.state.redis = Redis.from_url(settings.redis_url)
+            owned.append(app.state.redis)
+        try:
+            yield
+        finally:
+            for resource in owned:
+                if isinstance(resource, Redis):
+                    await resource.aclose()
+                else:
+                    await resource.dispose()
+
+    app = FastAPI(
+        title="Tidings",
+        version="0.1.0",
+        summary="Activity streams, timelines, feeds, milestones and live updates.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings)
+    app.state.known_users = {}
+    app.state.engine = engine
+    app.state.session_factory = session_factory or (
+        create_session_factory(engine) if engine is not None else None
+    )
+    app.state.redis = redis
+
+    install_error_handlers(app)
+    for router in (health.router, streams.router, events.router, event_types.router):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

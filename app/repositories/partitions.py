@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import bindparam, text
+
+from app.repositories.base import Repository
+
+# (parent table, partition key) of every time-partitioned table.
+PARTITIONED_TABLES: tuple[tuple[str, str], ...] = (("events", "occurred_at"),)
+
+
+class PartitionRepository(Repository):
+    async def ensure_monthly(self, table: str, key: str, first: date, last: date) -> int:
+        """Creates the missing monthly partitions of `table` from `first` to `last` (moving
+        rows the default partition caught for them); returns how many it created."""
+        stmt = text("SELECT tidings_ensure_partitions(:t, :k, :first, :last)").bindparams(
+            bindparam("first", type_=None), bindparam("last", type_=None)
+        )
+        created = await self.session.scalar(
+            stmt, {"t": table, "k": key, "first": first, "last": last}
+        )
+        return int(created or 0)
+
+    async def default_partition_rows(self, table: str) -> int:
+        count = await self.session.scalar(text(f'SELECT count(*) FROM "{table}_default"'))
+        return int(count or 0)

@@ -1,0 +1,41 @@
+"""Schema upgrades through Alembic (the only way the schema changes), then partitions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from app.db import create_engine, create_session_factory
+from app.services.partitions import partition_service
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def ensure_partitions(settings: Settings) -> dict[str, int]:
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            return await partition_service.ensure_ahead(
+                session, months_ahead=settings.partitions_ahead_months
+            )
+    finally:
+        await engine.dispose()
+
+
+def upgrade(settings: Settings) -> None:
+    """`tidings migrate`: upgrade to head, then create the partitions ahead."""
+    if settings.database_url is None:
+        raise RuntimeError("TIDINGS_DATABASE_URL is not set")
+    command.upgrade(alembic_config(settings.database_url), "head")
+    asyncio.run(ensure_partitions(settings))

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from app.enums import StreamType
+from app.schemas.common import InputSchema, Schema, Text
+
+ObjectType = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$"),
+]
+ObjectId = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+Slug = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9][a-z0-9-]*$")
+]
+
+
+class StreamCreate(InputSchema):
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=300)]
+    description: Annotated[Text, StringConstraints(max_length=10_000)] = ""
+    stream_type: StreamType = StreamType.general
+    object_type: ObjectType | None = Field(
+        default=None, description="Host object type, e.g. `project` or `crm.lead`."
+    )
+    object_id: ObjectId | None = Field(default=None, description="Host object id.")
+    slug: Slug | None = Field(
+        default=None, description="Optional; generated from the name when absent."
+    )
+    is_active: bool = True
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Project Alpha Stream",
+                    "stream_type": "project",
+                    "object_type": "project",
+                    "object_id": "42",
+                }
+            ]
+        }
+    )
+
+
+class StreamRead(Schema):
+    id: uuid.UUID
+    slug: str
+    name: str
+    description: str
+    stream_type: str
+    object_type: str | None
+    object_id: str | None
+    is_active: bool
+    event_count: int
+    subscriber_count: int
+    last_event_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime

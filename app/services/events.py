@@ -1,0 +1,471 @@
+"""Recording events (one, or a batch of up to 1000) and reading them back.
+
+One pipeline serves `add_event`, `POST /api/events/` and the batch: validate every item
+against its type, resolve (or create) the streams, claim idempotency keys, then write
+events, outbox rows and stream counters in one statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.enums import Importance, StreamType
+from app.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationFailed
+from app.ids import new_id
+from app.models import Stream
+from app.pagination import Page, PageRequest, page_of
+from app.repositories.events import EventFilter, EventRepository
+from app.repositories.streams import StreamRepository
+from app.repositories.users import UserRepository
+from app.result import Err, Ok, Result
+from app.schemas.events import EventFields
+from app.services.event_catalog import render_summary
+from app.services.event_types import ResolvedType, event_type_service, unknown_type
+from app.services.streams import stream_service
+
+RecordError = NotFound | Forbidden | ValidationFailed | InvalidState | Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class ActorView:
+    id: str
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    id: uuid.UUID
+    stream_id: uuid.UUID
+    stream: str
+    object_type: str | None
+    object_id: str | None
+    event_type: str
+    event_type_display: str
+    icon: str
+    importance: str
+    actor: ActorView | None
+    summary: str
+    description: str
+    data: dict[str, Any]
+    is_system_generated: bool
+    assigned_to: str | None
+    status: str | None
+    priority: str | None
+    occurred_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit(EventView):
+    rank: float
+    headline: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    event: EventView
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTarget:
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectTarget:
+    object_type: str
+    object_id: str
+    stream_type: StreamType | None = None
+    stream_name: str | None = None
+
+
+Target = StreamTarget | ObjectTarget
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """One validated item on its way to the database."""
+
+    index: int
+    type: ResolvedType
+    row: dict[str, Any]
+    key: str | None
+    target: Target
+    stream: Stream | None = None
+
+
+def _view_from_row(row: Row[Any], types: dict[str, ResolvedType]) -> EventView:
+    return EventView(**_view_fields(row, types))
+
+
+def _view_fields(row: Row[Any], types: dict[str, ResolvedType]) -> dict[str, Any]:
+    type_ = types.get(row.event_type) or unknown_type(row.event_type)
+    actor = (
+        ActorView(row.actor_id, row.actor_email, row.actor_first_name, row.actor_last_name)
+        if row.actor_id is not None
+        else None
+    )
+    return {
+        "id": row.id,
+        "stream_id": row.stream_id,
+        "stream": row.stream,
+        "object_type": row.object_type,
+        "object_id": row.object_id,
+        "event_type": row.event_type,
+        "event_type_display": type_.label,
+        "icon": type_.icon,
+        "importance": Importance(row.importance).name,
+        "actor": actor,
+        "summary": row.summary,
+        "description": row.description,
+        "data": row.data,
+        "is_system_generated": row.is_system_generated,
+        "assigned_to": row.assigned_to,
+        "status": row.status,
+        "priority": row.priority,
+        "occurred_at": row.occurred_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+class EventService:
+    async def record(
+        self, session: AsyncSession, *, actor: Principal, target: Target, new: EventFields
+    ) -> Result[Recorded, RecordError]:
+        result = await self._record_many(session, actor=actor, items=[(target, new)], loc=())
+        match result:
+            case Ok(data=recorded):
+                return Ok(recorded[0])
+            case Err() as err:
+                return err
+
+    async def record_batch(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        items: Sequence[tuple[Target, EventFields]],
+    ) -> Result[list[Recorded], RecordError]:
+        """All or nothing: one invalid item fails the batch, naming every bad field."""
+        return await self._record_many(session, actor=actor, items=items, loc=("events",))
+
+    async def _record_many(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        items: Sequence[tuple[Target, EventFields]],
+        loc: tuple[str | int, ...],
+    ) -> Result[list[Recorded], RecordError]:
+        types = await event_type_service.resolve(
+            session, actor.tenant_id, {fields.event_type for _, fields in items}
+        )
+        prepared: list[_Prepared] = []
+        errors: list[FieldError] = []
+        for index, (target, fields) in enumerate(items):
+            item_loc = (*loc, index) if loc else ()
+            match self._prepare(actor, index, target, fields, types):
+                case Ok(data=item):
+                    prepared.append(item)
+                case Err(error=ValidationFailed() as invalid):
+                    errors.extend(invalid.under(*item_loc).errors)
+                case Err() as denied:
+                    return denied
+        if errors:
+            return Err(ValidationFailed(message=errors[0].message, errors=tuple(errors)))
+
+        resolved = await self._resolve_streams(session, actor, prepared)
+        if isinstance(resolved, Err):
+            return resolved
+
+        replays = await self._claim_keys(session, actor.tenant_id, prepared)
+        if isinstance(replays, Err):
+            return replays
+        fresh = [p for p in prepared if p.index not in replays]
+        if fresh:
+            streams = {p.row["stream_id"] for p in fresh}
+            if len(streams) > 1:
+                await StreamRepository(session).lock(sorted(streams))
+            created = await EventRepository(session).insert([p.row for p in fresh])
+            for item, created_at in zip(fresh, created, strict=True):
+                item.row["created_at"] = created_at
+        actors = await self._actors(session, actor, fresh)
+        return Ok(
+            [
+                replays[p.index]
+                if p.index in replays
+                else Recorded(self._fresh_view(p, actors), replayed=False)
+                for p in prepared
+            ]
+        )
+
+    def _prepare(
+        self,
+        actor: Principal,
+        index: int,
+        target: Target,
+        fields: EventFields,
+        types: dict[str, ResolvedType],
+    ) -> Result[_Prepared, ValidationFailed | Forbidden]:
+        type_ = types.get(fields.event_type)
+        if type_ is None:
+            return Err(
+                ValidationFailed.at(
+                    ("event_type",), f"unknown event type {fields.event_type!r}", "unknown_type"
+                )
+            )
+        data = fields.payload
+        invalid = type_.validate(data)
+        if invalid:
+            if fields.data is None and fields.metadata is not None:
+                invalid = [FieldError(("metadata", *e.loc[1:]), e.message, e.type) for e in invalid]
+            return Err(ValidationFailed(message=invalid[0].message, errors=tuple(invalid)))
+        if fields.is_system_generated:
+            if fields.actor_id is not None:
+                return Err(
+                    ValidationFailed.at(("actor_id",), "a system-generated event has no actor")
+                )
+            actor_id = None
+        else:
+            actor_id = fields.actor_id or actor.user_id
+            if actor_id != actor.user_id and not actor.may_act_for_others:
+                return Err(Forbidden("only service or admin tokens may record for another user"))
+        importance = (
+            Importance.parse(fields.importance) if fields.importance else type_.default_importance
+        )
+        row = {
+            "id": new_id(),
+            "occurred_at": fields.occurred_at or datetime.now(UTC),
+            "tenant_id": actor.tenant_id,
+            "event_type": type_.key,
+            "importance": int(importance),
+            "actor_id": actor_id,
+            "summary": fields.summary or render_summary(type_.summary_template, data, type_.label),
+            "description": fields.description,
+            "data": data,
+            "is_system_generated": fields.is_system_generated,
+            "assigned_to": fields.assigned_to,
+            "status": fields.status,
+            "priority": fields.priority,
+        }
+        return Ok(_Prepared(index, type_, row, fields.idempotency_key, target))
+
+    async def _resolve_streams(
+        self, session: AsyncSession, actor: Principal, prepared: list[_Prepared]
+    ) -> Result[None, NotFound | InvalidState]:
+        repo = StreamRepository(session)
+        by_slug: dict[str, Stream] = {}
+        objects = {
+            (p.target.object_type, p.target.object_id): p.target
+            for p in prepared
+            if isinstance(p.target, ObjectTarget)
+        }
+        by_object = await repo.get_for_objects(actor.tenant_id, list(objects))
+        for key, target in objects.items():
+            if key not in by_object:
+                by_object[key] = await stream_service.get_or_create_for_object(
+                    session,
+                    actor=actor,
+                    object_type=target.object_type,
+                    object_id=target.object_id,
+                    stream_type=target.stream_type,
+                    name=target.stream_name,
+                )
+        for item in prepared:
+            if isinstance(item.target, StreamTarget):
+                slug = item.target.slug
+                if slug not in by_slug:
+                    found = await repo.get_by_slug(actor.tenant_id, slug)
+                    if found is None:
+                        return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+                    by_slug[slug] = found
+                stream = by_slug[slug]
+            else:
+                stream = by_object[(item.target.object_type, item.target.object_id)]
+            if not stream.is_active:
+                return Err(
+                    InvalidState(f"stream {stream.slug!r} is inactive", {"slug": stream.slug})
+                )
+            item.stream = stream
+            item.row["stream_id"] = stream.id
+        return Ok(None)
+
+    async def _claim_keys(
+        self, session: AsyncSession, tenant_id: str, prepared: list[_Prepared]
+    ) -> dict[int, Recorded] | Err[Conflict]:
+        """Claims each idempotency key; items whose key was already used become replays
+        of the original event (a key repeated inside one batch replays its first use)."""
+        first_use: dict[str, _Prepared] = {}
+        repeats: list[_Prepared] = []
+        for item in prepared:
+            if item.key is None:
+                continue
+            if item.key in first_use:
+                repeats.append(item)
+            else:
+                first_use[item.key] = item
+        if not first_use:
+            return {}
+        repo = EventRepository(session)
+        won = await repo.claim_idempotency_keys(
+            tenant_id,
+            [(key, p.row["id"], p.row["occurred_at"]) for key, p in first_use.items()],
+        )
+        lost = [key for key in first_use if key not in won]
+        originals = await repo.events_for_keys(tenant_id, lost)
+        types = await event_type_service.resolve(
+            session, tenant_id, {row.event_type for row in originals.values()}
+        )
+        replays: dict[int, Recorded] = {}
+        for key in lost:
+            if key not in originals:
+                return Err(
+                    Conflict(
+                        "this idempotency key was used for an event that no longer exists",
+                        {"idempotency_key": key},
+                    )
+                )
+            replays[first_use[key].index] = Recorded(
+                _view_from_row(originals[key], types), replayed=True
+            )
+        for item in repeats:
+            assert item.key is not None
+            original = first_use[item.key]
+            if original.index in replays:
+                replays[item.index] = replays[original.index]
+            else:
+                # Replays the event this same batch records; filled in once it exists.
+                item.row = original.row
+                item.stream = original.stream
+                item.type = original.type
+        return replays
+
+    async def _actors(
+        self, session: AsyncSession, principal: Principal, items: list[_Prepared]
+    ) -> dict[str, ActorView]:
+        actors: dict[str, ActorView] = {}
+        others = {p.row["actor_id"] for p in items} - {None}
+        if principal.email or principal.first_name or principal.last_name:
+            # The caller's row was just synced from these claims: no need to read it back.
+            actors[principal.user_id] = ActorView(
+                principal.user_id, principal.email, principal.first_name, principal.last_name
+            )
+            others.discard(principal.user_id)
+        if others:
+            users = UserRepository(session)
+            await users.ensure_exist(principal.tenant_id, others)
+            for uid, row in (await users.get_many(principal.tenant_id, others)).items():
+                actors[uid] = ActorView(uid, row.email, row.first_name, row.last_name)
+        return actors
+
+    def _fresh_view(self, item: _Prepared, actors: dict[str, ActorView]) -> EventView:
+        row, stream = item.row, item.stream
+        assert stream is not None
+        created_at: datetime = row["created_at"]
+        actor_id = row["actor_id"]
+        return EventView(
+            id=row["id"],
+            stream_id=stream.id,
+            stream=stream.slug,
+            object_type=stream.object_type,
+            object_id=stream.object_id,
+            event_type=row["event_type"],
+            event_type_display=item.type.label,
+            icon=item.type.icon,
+            importance=Importance(row["importance"]).name,
+            actor=actors.get(actor_id, ActorView(actor_id)) if actor_id else None,
+            summary=row["summary"],
+            description=row["description"],
+            data=row["data"],
+            is_system_generated=row["is_system_generated"],
+            assigned_to=row["assigned_to"],
+            status=row["status"],
+            priority=row["priority"],
+            occurred_at=row["occurred_at"],
+            created_at=created_at,
+            updated_at=created_at,
+        )
+
+    async def list_for_stream(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        slug: str,
+        filters: EventFilter,
+        page: PageRequest,
+    ) -> Result[Page[EventView], NotFound]:
+        stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
+        if stream is None:
+            return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+        repo = EventRepository(session)
+        rows = await repo.stream_page(
+            actor.tenant_id,
+            stream.id,
+            filters,
+            cursor=page.cursor,
+            limit=page.page_size,
+            offset=page.offset,
+        )
+        unfiltered = filters == EventFilter()
+        # The maintained counter answers the unfiltered count without a scan.
+        total = (
+            stream.event_count
+            if unfiltered
+            else await repo.stream_count(actor.tenant_id, stream.id, filters)
+        )
+        types = await event_type_service.resolve(
+            session, actor.tenant_id, {r.event_type for r in rows}
+        )
+        views = [_view_from_row(r, types) for r in rows]
+        return Ok(page_of(views, total, page.page_size, lambda v: (v.occurred_at, v.id)))
+
+    async def search(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        query: str,
+        slug: str | None,
+        event_types: Sequence[str],
+        page: PageRequest,
+    ) -> Result[Page[SearchHit], NotFound]:
+        stream_id = None
+        if slug is not None:
+            stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
+            if stream is None:
+                return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+            stream_id = stream.id
+        rows, total = await EventRepository(session).search(
+            actor.tenant_id,
+            query,
+            stream_id=stream_id,
+            event_types=event_types,
+            limit=page.page_size + 1,
+            offset=(max(page.page or 1, 1) - 1) * page.page_size,
+        )
+        types = await event_type_service.resolve(
+            session, actor.tenant_id, {r.event_type for r in rows}
+        )
+        hits = [
+            SearchHit(**_view_fields(r, types), rank=float(r.rank), headline=r.headline)
+            for r in rows
+        ]
+        has_more = len(hits) > page.page_size
+        return Ok(Page(hits[: page.page_size], total, next_cursor=None, has_more=has_more))
+
+
+event_service = EventService()

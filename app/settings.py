@@ -1,0 +1,120 @@
+"""Configuration: every knob is a `TIDINGS_` environment variable."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "secret", "change-me", "dev"})
+DATA_DIR = Path(".data")
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class FanoutMode(StrEnum):
+    sync = "sync"
+    async_ = "async"
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Accepts the usual `postgresql://` forms and returns the asyncpg dialect URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("expected a postgresql:// URL")
+
+
+def to_asyncpg_dsn(url: str) -> str:
+    """The plain libpq form asyncpg.connect() takes (no SQLAlchemy dialect)."""
+    return "postgresql://" + to_sqlalchemy_url(url).removeprefix("postgresql+asyncpg://")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="ignore")
+
+    environment: Environment = Environment.development
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host:5432/db; unset: embedded server (dev/test)",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0; unset: embedded server (dev/test)"
+    )
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = Field(
+        default=None, description="PEM public key; enables RS256 tokens from an identity provider"
+    )
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_require_exp: bool = True
+    fanout_mode: FanoutMode = FanoutMode.sync
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    partitions_ahead_months: int = Field(default=3, ge=1, le=36)
+    data_dir: Path = DATA_DIR
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            to_sqlalchemy_url(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment is Environment.production:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+            if self.jwt_public_key is None and (secret is None or secret in PLACEHOLDER_SECRETS):
+                raise ValueError(
+                    "TIDINGS_JWT_SECRET (or TIDINGS_JWT_PUBLIC_KEY) must be set to a real "
+                    "secret in production"
+                )
+            if self.database_url is None or self.redis_url is None:
+                raise ValueError(
+                    "TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL are required in production"
+                )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url is None:
+            raise RuntimeError("TIDINGS_DATABASE_URL is not set and no embedded server is running")
+        return to_sqlalchemy_url(self.database_url)
+
+    def signing_secret(self) -> str:
+        """The HS256 secret; in development an unset one is generated once and kept in .data/."""
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
+            return self.jwt_secret.get_secret_value()
+        if self.environment is Environment.production:
+            raise RuntimeError("TIDINGS_JWT_SECRET is not set")
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

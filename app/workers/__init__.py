@@ -1,0 +1,1 @@
+"""Background work (arq). Every arq import stays in this folder."""

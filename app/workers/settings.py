@@ -1,0 +1,41 @@
+"""`tidings worker` runs arq with these settings."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from app.db import create_engine, create_session_factory
+from app.logging import configure_logging
+from app.settings import Settings, get_settings
+from app.workers.maintenance import maintain_partitions
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    ctx["settings"] = settings
+    ctx["engine"] = create_engine(settings)
+    ctx["session_factory"] = create_session_factory(ctx["engine"])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["engine"].dispose()
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if settings.redis_url is None:
+        raise RuntimeError("TIDINGS_REDIS_URL is not set and no embedded server is running")
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [maintain_partitions]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(maintain_partitions, hour={3}, minute={17}, run_at_startup=True, unique=True)
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    max_tries = 3
