@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +15,14 @@ from app.services.partitions import partition_service
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Monthly partitions (events_p202611) and default partitions are created by
+# tidings_ensure_partitions(), not by the models; autogenerate must not drop them.
+PARTITION_NAME = re.compile(r"_(p\d{6}|default)$")
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    return not (type_ == "table" and name is not None and PARTITION_NAME.search(name))
 
 
 def alembic_config(database_url: str) -> Config:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from typing import Any
 
 from alembic import context
 from sqlalchemy import pool
@@ -12,20 +10,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.models import Base
+from app.schema import include_name
 from app.settings import get_settings, to_sqlalchemy_url
 
 config = context.config
 target_metadata = Base.metadata
-
-# Monthly partitions (events_p202611) and default partitions are created by
-# tidings_ensure_partitions(), not by the models; autogenerate must not drop them.
-PARTITION_NAME = re.compile(r"_(p\d{6}|default)$")
-
-
-def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    if type_ == "table" and name is not None and PARTITION_NAME.search(name):
-        return False
-    return True
 
 
 def _url() -> str:

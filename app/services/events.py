@@ -106,6 +106,13 @@ class _Prepared:
     stream: Stream | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _SameAs:
+    """A batch item whose idempotency key repeats an earlier item's in the same batch."""
+
+    index: int
+
+
 def _view_from_row(row: Row[Any], types: dict[str, ResolvedType]) -> EventView:
     return EventView(**_view_fields(row, types))
 
@@ -203,14 +210,13 @@ class EventService:
             for item, created_at in zip(fresh, created, strict=True):
                 item.row["created_at"] = created_at
         actors = await self._actors(session, actor, fresh)
-        return Ok(
-            [
-                replays[p.index]
-                if p.index in replays
-                else Recorded(self._fresh_view(p, actors), replayed=False)
-                for p in prepared
-            ]
-        )
+        recorded = {p.index: Recorded(self._fresh_view(p, actors), replayed=False) for p in fresh}
+        for index, replay in replays.items():
+            if isinstance(replay, _SameAs):
+                recorded[index] = Recorded(recorded[replay.index].event, replayed=True)
+            else:
+                recorded[index] = replay
+        return Ok([recorded[p.index] for p in prepared])
 
     def _prepare(
         self,
@@ -305,7 +311,7 @@ class EventService:
 
     async def _claim_keys(
         self, session: AsyncSession, tenant_id: str, prepared: list[_Prepared]
-    ) -> dict[int, Recorded] | Err[Conflict]:
+    ) -> dict[int, Recorded | _SameAs] | Err[Conflict]:
         """Claims each idempotency key; items whose key was already used become replays
         of the original event (a key repeated inside one batch replays its first use)."""
         first_use: dict[str, _Prepared] = {}
@@ -329,7 +335,7 @@ class EventService:
         types = await event_type_service.resolve(
             session, tenant_id, {row.event_type for row in originals.values()}
         )
-        replays: dict[int, Recorded] = {}
+        replays: dict[int, Recorded | _SameAs] = {}
         for key in lost:
             if key not in originals:
                 return Err(
@@ -344,13 +350,8 @@ class EventService:
         for item in repeats:
             assert item.key is not None
             original = first_use[item.key]
-            if original.index in replays:
-                replays[item.index] = replays[original.index]
-            else:
-                # Replays the event this same batch records; filled in once it exists.
-                item.row = original.row
-                item.stream = original.stream
-                item.type = original.type
+            # Either a replay of an earlier post, or of the event this batch records.
+            replays[item.index] = replays.get(original.index) or _SameAs(original.index)
         return replays
 
     async def _actors(
