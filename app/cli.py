@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -197,7 +198,12 @@ def dev(
     """`make run`: embedded servers if none configured, migrate, demo data, then the API
     and the worker in one process until Ctrl-C."""
     logging.basicConfig(level=logging.WARNING)
+    # uvicorn re-raises the signal it stopped on; make SIGTERM unwind like Ctrl-C so the
+    # embedded servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     settings = get_settings()
+    if "TIDINGS_LOG_JSON" not in os.environ:
+        settings = settings.model_copy(update={"log_json": False})
     with _services(settings) as live:
         console.print("[bold]migrating[/bold] ...")
         _migrate(live)
@@ -215,14 +221,20 @@ def dev(
             family_name=DEMO_ADMIN.last_name,
         )
         base = f"http://{host}:{port}"
+        token_file = live.data_dir / "token"
+        token_file.write_text(bearer + "\n")
         console.print(
             Panel.fit(
                 f"[bold green]Tidings is running[/bold green]  ({count} demo events loaded)\n\n"
-                f"API      {base}\nDocs     {base}/docs\nReady    {base}/readyz\n\n"
-                f"Token (tenant 'demo', user 'ada', admin):\n{bearer}\n\n"
-                f'Try: curl -H "Authorization: Bearer $TOKEN" {base}/api/streams/',
+                f"API      {base}\nDocs     {base}/docs  (Authorize with the token below)\n"
+                f"Ready    {base}/readyz\n\n"
+                f"Bearer token for tenant 'demo', user 'ada' (admin), also in {token_file}:",
                 title="make run",
             )
+        )
+        print(bearer, flush=True)
+        console.print(
+            f'\nTry: curl -H "Authorization: Bearer $(cat {token_file})" {base}/api/streams/\n'
         )
         asyncio.run(_run_api_and_worker(live, host, port))
 
@@ -261,6 +273,10 @@ async def _run_api_and_worker(settings: Settings, host: str, port: int) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await worker_task
         await worker.close()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:

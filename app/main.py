@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from app.api import event_types, events, health, streams
 from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
 from app.db import create_engine, create_session_factory
-from app.logging import configure_logging
+from app.logging import configure_logging, log
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -76,18 +77,31 @@ class RequestContextMiddleware:
                     raise BodyTooLarge
             return message
 
+        status = 500
+
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode("latin-1")),
                 ]
             await send(message)
 
+        started = time.perf_counter()
         try:
             await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
+            status = 413
             await self._too_large(scope, receive, send_with_id)
+        log.info(
+            "request.completed",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, Session
 from app.api.errors import problem_responses, unwrap
-from app.schemas.event_types import EventTypeCreate, EventTypeRead
+from app.schemas.event_types import EventTypeCreate, EventTypeList, EventTypeRead
 from app.services.event_types import ResolvedType, event_type_service
 
 router = APIRouter(prefix="/api/event-types", tags=["event types"])
@@ -33,12 +31,12 @@ def _read(type_: ResolvedType) -> EventTypeRead:
     summary="List event types",
     description="Built-in types of seeds 000-003 and the tenant's registered types, each with "
     "the JSON Schema its `data` must satisfy.",
-    response_model=dict[str, Any],
+    response_model=EventTypeList,
     responses=problem_responses(401),
 )
-async def list_event_types(session: Session, user: CurrentUser) -> dict[str, Any]:
+async def list_event_types(session: Session, user: CurrentUser) -> EventTypeList:
     types = await event_type_service.catalog(session, user.tenant_id)
-    return {"count": len(types), "results": [_read(t) for t in types]}
+    return EventTypeList(count=len(types), results=[_read(t) for t in types])
 
 
 @router.post(

@@ -10,10 +10,12 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    delete,
     func,
     literal_column,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -90,6 +92,20 @@ class EventRepository(Repository):
             .returning(IdempotencyKey.key)
         )
         return set(await self.session.scalars(stmt))
+
+    async def delete_idempotency_keys_before(self, before: datetime, limit: int) -> int:
+        """Deletes up to `limit` keys created before `before`; returns how many."""
+        doomed = (
+            select(IdempotencyKey.tenant_id, IdempotencyKey.key)
+            .where(IdempotencyKey.created_at < before)
+            .limit(limit)
+        )
+        result = await self.session.execute(
+            delete(IdempotencyKey).where(
+                tuple_(IdempotencyKey.tenant_id, IdempotencyKey.key).in_(doomed)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def events_for_keys(self, tenant_id: str, keys: Sequence[str]) -> dict[str, Row[Any]]:
         if not keys:

@@ -55,3 +55,8 @@ class EventTypeRead(Schema):
     default_importance: str
     builtin: bool
     data_schema: dict[str, Any]
+
+
+class EventTypeList(Schema):
+    count: int
+    results: list[EventTypeRead]

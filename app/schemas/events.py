@@ -143,6 +143,42 @@ class EventBatchCreate(InputSchema):
 
 
 class EventRead(Schema):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01a2024e-a77d-779f-98f7-693916412419",
+                    "stream_id": "01a2024e-a77a-7001-8000-0c5a9f3e2b11",
+                    "stream": "crm-lead-123e4567",
+                    "object_type": "crm.lead",
+                    "object_id": "123e4567-e89b-12d3-a456-426614174000",
+                    "event_type": "note",
+                    "event_type_display": "Note",
+                    "icon": "📝",
+                    "importance": "normal",
+                    "actor": {
+                        "id": "user-uuid",
+                        "email": "user@example.com",
+                        "first_name": "John",
+                        "last_name": "Doe",
+                    },
+                    "summary": "Added note: Follow up call scheduled",
+                    "description": "",
+                    "data": {"text": "Follow up call scheduled", "mentions": ["@jane"]},
+                    "metadata": {"text": "Follow up call scheduled", "mentions": ["@jane"]},
+                    "is_system_generated": False,
+                    "assigned_to": None,
+                    "status": None,
+                    "priority": None,
+                    "occurred_at": "2024-01-15T10:30:00Z",
+                    "created_at": "2024-01-15T10:30:00Z",
+                    "updated_at": "2024-01-15T10:30:00Z",
+                }
+            ]
+        },
+    )
+
     id: uuid.UUID
     stream_id: uuid.UUID
     stream: str = Field(description="The stream's slug.")

@@ -47,6 +47,30 @@ class StreamCreate(InputSchema):
 
 
 class StreamRead(Schema):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01a2024e-a77a-7001-8000-0c5a9f3e2b11",
+                    "slug": "project-alpha-stream",
+                    "name": "Project Alpha Stream",
+                    "description": "",
+                    "stream_type": "project",
+                    "object_type": "project",
+                    "object_id": "42",
+                    "is_active": True,
+                    "event_count": 128,
+                    "subscriber_count": 6,
+                    "last_event_at": "2026-03-01T09:15:00Z",
+                    "created_by": "user-uuid",
+                    "created_at": "2026-01-10T08:00:00Z",
+                    "updated_at": "2026-01-10T08:00:00Z",
+                }
+            ]
+        },
+    )
+
     id: uuid.UUID
     slug: str
     name: str

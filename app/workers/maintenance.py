@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from app.logging import log
+from app.services.maintenance import maintenance_service
 from app.services.partitions import partition_service
 
 
@@ -17,3 +19,10 @@ async def maintain_partitions(ctx: dict[str, Any]) -> dict[str, int]:
         )
     log.info("partitions.maintained", created=created)
     return created
+
+
+async def expire_idempotency_keys(ctx: dict[str, Any]) -> int:
+    ttl = timedelta(days=ctx["settings"].idempotency_key_ttl_days)
+    deleted = await maintenance_service.expire_idempotency_keys(ctx["session_factory"], ttl=ttl)
+    log.info("idempotency_keys.expired", deleted=deleted)
+    return deleted

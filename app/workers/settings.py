@@ -10,7 +10,7 @@ from arq.connections import RedisSettings
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
-from app.workers.maintenance import maintain_partitions
+from app.workers.maintenance import expire_idempotency_keys, maintain_partitions
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -32,9 +32,10 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [maintain_partitions]
+    functions: ClassVar[list[Any]] = [maintain_partitions, expire_idempotency_keys]
     cron_jobs: ClassVar[list[Any]] = [
-        cron(maintain_partitions, hour={3}, minute={17}, run_at_startup=True, unique=True)
+        cron(maintain_partitions, hour={3}, minute={17}, run_at_startup=True, unique=True),
+        cron(expire_idempotency_keys, minute={41}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown
