@@ -124,11 +124,20 @@ def token(
     """Print a development bearer token (HS256 with TIDINGS_JWT_SECRET)."""
     from app.auth import AuthError, mint_token
 
+    settings = get_settings()
+    if settings.jwt_secret is None and (
+        settings.jwt_public_key or settings.environment is Environment.production
+    ):
+        console.print(
+            "[red]tokens are minted with TIDINGS_JWT_SECRET (HS256); with only a public key "
+            "configured, tokens come from your identity provider[/red]"
+        )
+        raise typer.Exit(2)
     roles = sorted({*(role or []), *(["admin"] if admin else [])})
     try:
         print(
             mint_token(
-                get_settings(),
+                settings,
                 tenant_id=tenant,
                 user_id=user,
                 roles=roles,
@@ -158,14 +167,21 @@ async def _load_demo(settings: Settings) -> int:
 @cli.command()
 def demo() -> None:
     """Load the small demo data set (idempotent)."""
-    count = asyncio.run(_load_demo(get_settings()))
+    settings = get_settings()
+    if settings.database_url is None:
+        console.print("[red]TIDINGS_DATABASE_URL is not set[/red]")
+        raise typer.Exit(2)
+    count = asyncio.run(_load_demo(settings))
     console.print(f"demo data: {count} new events")
 
 
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def services(
     ctx: typer.Context,
-    test: Annotated[bool, typer.Option(help="A fresh, non-durable test cluster.")] = False,
+    test: Annotated[
+        bool,
+        typer.Option(help="Test mode: non-durable settings, a recreated test database."),
+    ] = False,
 ) -> None:
     """Run a command with PostgreSQL and Redis available: the configured servers, or
     embedded ones started for it. The command sees TIDINGS_DATABASE_URL/REDIS_URL (and,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import event_types, events, health, streams
@@ -63,24 +65,26 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
-            return
         received = 0
+        overflowed = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    # The app sees a disconnect and stops reading; its answer is replaced.
+                    overflowed = True
+                    return {"type": "http.disconnect"}
             return message
 
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
+            if overflowed:
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [
@@ -90,10 +94,13 @@ class RequestContextMiddleware:
             await send(message)
 
         started = time.perf_counter()
-        try:
-            await self.app(scope, limited_receive, send_with_id)
-        except BodyTooLarge:
-            status = 413
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            overflowed = True
+        else:
+            with contextlib.suppress(ClientDisconnect):
+                await self.app(scope, limited_receive, send_with_id)
+        if overflowed:
+            overflowed = False
             await self._too_large(scope, receive, send_with_id)
         log.info(
             "request.completed",
@@ -108,10 +115,6 @@ class RequestContextMiddleware:
             413, "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes"
         )
         await response(scope, receive, send)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def create_app(

@@ -103,16 +103,31 @@ def page_request(
 ) -> PageRequest:
     decoded = None
     if cursor is not None:
+        if page is not None:
+            raise _bad_query("page", "send `page` or `cursor`, not both")
         try:
             decoded = Cursor.decode(cursor)
         except ValueError as exc:
-            raise ProblemError(
-                422,
-                "validation_failed",
-                "query.cursor: not a cursor this service issued",
-                errors=[{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}],
-            ) from exc
+            raise _bad_query("cursor", "not a cursor this service issued") from exc
     return PageRequest(page_size=page_size, cursor=decoded, page=page)
 
 
+def numbered_page_request(
+    page: Annotated[int, Query(ge=1, le=10_000, description="Page number.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 50,
+) -> PageRequest:
+    """For orders that have no keyset (search relevance): numbered pages only."""
+    return PageRequest(page_size=page_size, page=page)
+
+
+def _bad_query(name: str, message: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation_failed",
+        f"query.{name}: {message}",
+        errors=[{"loc": ["query", name], "msg": message, "type": "value_error"}],
+    )
+
+
 Paging = Annotated[PageRequest, Depends(page_request)]
+NumberedPaging = Annotated[PageRequest, Depends(numbered_page_request)]

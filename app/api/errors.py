@@ -46,10 +46,13 @@ class ProblemError(Exception):
         self.errors, self.extra, self.headers = errors, extra or {}, headers or {}
 
     @classmethod
-    def from_error(cls, error: Error) -> ProblemError:
+    def from_error(cls, error: Error, location: str | None = None) -> ProblemError:
         errors = None
         if isinstance(error, ValidationFailed):
-            errors = [{"loc": list(e.loc), "msg": e.message, "type": e.type} for e in error.errors]
+            prefix = [location] if location else []
+            errors = [
+                {"loc": [*prefix, *e.loc], "msg": e.message, "type": e.type} for e in error.errors
+            ]
             detail = _field_detail(errors) if errors else error.message
         else:
             detail = error.message
@@ -62,12 +65,14 @@ class ProblemError(Exception):
         )
 
 
-def unwrap(result: Result[T, Any]) -> T:
+def unwrap(result: Result[T, Any], *, location: str | None = None) -> T:
+    """The data of an `Ok`; an `Err` raises its problem. `location` ("body", "query")
+    prefixes validation errors' field paths, as the request's own validation does."""
     match result:
         case Ok(data=data):
             return data
         case Err(error=error):
-            raise ProblemError.from_error(error)
+            raise ProblemError.from_error(error, location)
     raise TypeError("not a Result")  # pragma: no cover
 
 

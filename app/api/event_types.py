@@ -49,4 +49,6 @@ async def list_event_types(session: Session, user: CurrentUser) -> EventTypeList
 async def register_event_type(
     body: EventTypeCreate, session: Session, user: CurrentUser
 ) -> EventTypeRead:
-    return _read(unwrap(await event_type_service.register(session, actor=user, new=body)))
+    return _read(
+        unwrap(await event_type_service.register(session, actor=user, new=body), location="body")
+    )

@@ -33,7 +33,8 @@ async def record_event(
     body: EventCreate, session: Session, user: CurrentUser, response: Response
 ) -> EventRead:
     recorded = unwrap(
-        await event_service.record(session, actor=user, target=_target(body), new=body)
+        await event_service.record(session, actor=user, target=_target(body), new=body),
+        location="body",
     )
     if recorded.replayed:
         response.status_code = status.HTTP_200_OK
@@ -54,7 +55,9 @@ async def record_batch(
     body: EventBatchCreate, session: Session, user: CurrentUser
 ) -> EventBatchRead:
     items = [(_target(item), item) for item in body.events]
-    recorded = unwrap(await event_service.record_batch(session, actor=user, items=items))
+    recorded = unwrap(
+        await event_service.record_batch(session, actor=user, items=items), location="body"
+    )
     created = sum(not r.replayed for r in recorded)
     return EventBatchRead(
         count=len(recorded),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.api.deps import CurrentUser, Paging, Session
+from app.api.deps import CurrentUser, NumberedPaging, Paging, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.listing import list_body
 from app.enums import Importance, StreamType
@@ -22,10 +22,6 @@ from app.services.streams import stream_service
 router = APIRouter(prefix="/api/streams", tags=["streams"])
 
 SlugPath = Annotated[str, Path(max_length=200, description="The stream's slug.")]
-ImportanceQuery = Annotated[
-    Importance | None,
-    Query(description="Only events at or above this importance (low, normal, high, critical)."),
-]
 
 
 def split_types(values: list[str] | None) -> list[str]:
@@ -37,10 +33,6 @@ EventTypesQuery = Annotated[
     list[str] | None,
     Query(max_length=50, description="Repeat or comma-separate to match several types."),
 ]
-
-
-def _importance(value: str | None) -> Importance | None:
-    return Importance.parse(value) if value else None
 
 
 @router.get(
@@ -90,7 +82,7 @@ async def search_events(
     request: Request,
     session: Session,
     user: CurrentUser,
-    paging: Paging,
+    paging: NumberedPaging,
     q: Annotated[str, Query(min_length=1, max_length=500, description="Search words.")],
     stream: Annotated[
         str | None, Query(max_length=200, description="Only this stream (slug).")
@@ -140,7 +132,8 @@ async def add_event(
     slug: SlugPath, body: StreamEventCreate, session: Session, user: CurrentUser, response: Response
 ) -> EventRead:
     recorded = unwrap(
-        await event_service.record(session, actor=user, target=StreamTarget(slug), new=body)
+        await event_service.record(session, actor=user, target=StreamTarget(slug), new=body),
+        location="body",
     )
     if recorded.replayed:
         response.status_code = status.HTTP_200_OK
@@ -172,7 +165,7 @@ async def stream_events(
     since: Annotated[datetime | None, Query(description="Occurred at or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Occurred before (ISO 8601).")] = None,
 ) -> dict[str, Any]:
-    importance = _importance(min_importance)
+    importance = Importance.parse(min_importance) if min_importance else None
     filters = EventFilter(
         event_types=split_types(event_type),
         min_importance=int(importance) if importance else None,

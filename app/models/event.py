@@ -110,6 +110,8 @@ class IdempotencyKey(Base):
         String(64), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # sha256 of the request: a key reused for a different request is a conflict.
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     event_occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     created_at: Mapped[datetime] = created_at_column()

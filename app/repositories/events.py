@@ -25,6 +25,9 @@ from app.models import Event, IdempotencyKey, Outbox, Stream, User
 from app.pagination import Cursor
 from app.repositories.base import Repository, newest_first
 
+# Private-use characters mark matches so the text can be HTML-escaped before they
+# become <b> tags (stored text is not trusted markup).
+HIGHLIGHT_START, HIGHLIGHT_STOP = "\ue000", "\ue001"
 TS_CONFIG: ColumnClause[Any] = literal_column("'english'::regconfig")
 
 # What every event read returns: the event, where it lives, and who did it.
@@ -62,6 +65,14 @@ def _view(*extra: Any) -> Select[Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    key: str
+    fingerprint: str
+    event_id: uuid.UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class EventFilter:
     event_types: Sequence[str] = ()
     min_importance: int | None = None
@@ -71,7 +82,7 @@ class EventFilter:
 
 class EventRepository(Repository):
     async def claim_idempotency_keys(
-        self, tenant_id: str, claims: Sequence[tuple[str, uuid.UUID, datetime]]
+        self, tenant_id: str, claims: Sequence[IdempotencyClaim]
     ) -> set[str]:
         """Records key -> event for each claim; returns the keys this transaction won.
 
@@ -84,8 +95,14 @@ class EventRepository(Repository):
             pg_insert(IdempotencyKey)
             .values(
                 [
-                    {"tenant_id": tenant_id, "key": key, "event_id": eid, "event_occurred_at": at}
-                    for key, eid, at in claims
+                    {
+                        "tenant_id": tenant_id,
+                        "key": c.key,
+                        "fingerprint": c.fingerprint,
+                        "event_id": c.event_id,
+                        "event_occurred_at": c.occurred_at,
+                    }
+                    for c in claims
                 ]
             )
             .on_conflict_do_nothing()
@@ -111,7 +128,7 @@ class EventRepository(Repository):
         if not keys:
             return {}
         stmt = (
-            _view(IdempotencyKey.key.label("idempotency_key"))
+            _view(IdempotencyKey.key.label("idempotency_key"), IdempotencyKey.fingerprint)
             .join(
                 IdempotencyKey,
                 and_(
@@ -124,18 +141,16 @@ class EventRepository(Repository):
         )
         return {row.idempotency_key: row for row in await self.session.execute(stmt)}
 
-    async def insert(self, rows: Sequence[dict[str, Any]]) -> list[datetime]:
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Inserts events with their outbox rows and bumps their streams' counters, in one
-        statement (one round trip); returns each event's created_at in input order.
+        statement (one round trip).
 
         Callers lock the streams first (StreamRepository.lock) when a batch spans several.
         """
         events = (
             pg_insert(Event)
             .values(list(rows))
-            .returning(
-                Event.id, Event.occurred_at, Event.tenant_id, Event.stream_id, Event.created_at
-            )
+            .returning(Event.id, Event.occurred_at, Event.tenant_id, Event.stream_id)
             .cte("ev")
         )
         outbox = (
@@ -164,9 +179,8 @@ class EventRepository(Repository):
             )
             .cte("st")
         )
-        stmt = select(events.c.id, events.c.created_at).add_cte(outbox).add_cte(counters)
-        created = {row.id: row.created_at for row in await self.session.execute(stmt)}
-        return [created[row["id"]] for row in rows]
+        stmt = select(func.count()).select_from(events).add_cte(outbox).add_cte(counters)
+        await self.session.execute(stmt)
 
     async def get_view(self, tenant_id: str, event_id: uuid.UUID) -> Row[Any] | None:
         result = await self.session.execute(
@@ -273,7 +287,10 @@ class EventRepository(Repository):
             TS_CONFIG,
             document,
             tsquery,
-            text("'MaxFragments=2, MaxWords=30, MinWords=8, StartSel=<b>, StopSel=</b>'"),
+            text(
+                f"'MaxFragments=2, MaxWords=30, MinWords=8, "
+                f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_STOP}'"
+            ),
         ).label("headline")
         stmt = (
             _view(matches.c.rank, headline)

@@ -22,6 +22,13 @@ class PartitionRepository(Repository):
         )
         return int(created or 0)
 
-    async def default_partition_rows(self, table: str) -> int:
-        count = await self.session.scalar(text(f'SELECT count(*) FROM "{table}_default"'))
-        return int(count or 0)
+    async def stray_months(self, table: str, key: str) -> list[date]:
+        """Months that have rows in the default partition (events dated outside the
+        partitions created so far, e.g. imported history)."""
+        rows = await self.session.scalars(
+            text(
+                f"SELECT DISTINCT date_trunc('month', \"{key}\" AT TIME ZONE 'UTC')::date "
+                f'FROM "{table}_default"'
+            )
+        )
+        return sorted(rows)

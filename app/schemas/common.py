@@ -83,7 +83,7 @@ class PaginatedList(Schema, Generic[T]):
 class Problem(BaseModel):
     """RFC 9457 problem details, as every error response is shaped."""
 
-    type: str = Field(examples=["https://tidings.dev/problems/not_found"])
+    type: str = Field(examples=["urn:tidings:problem:not_found"])
     title: str = Field(examples=["Not Found"])
     status: int = Field(examples=[404])
     detail: str = Field(examples=["stream 'alpha' not found"])

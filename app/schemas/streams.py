@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from app.enums import StreamType
 from app.schemas.common import InputSchema, Schema, Text
@@ -44,6 +44,12 @@ class StreamCreate(InputSchema):
             ]
         }
     )
+
+    @model_validator(mode="after")
+    def _object_is_a_pair(self) -> StreamCreate:
+        if (self.object_type is None) != (self.object_id is None):
+            raise ValueError("object_type and object_id go together")
+        return self
 
 
 class StreamRead(Schema):

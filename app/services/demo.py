@@ -1,5 +1,5 @@
 """A small demo data set for `make run`: a project, a CRM lead and an order with events.
-Loading twice changes nothing (streams by object, events by idempotency key)."""
+Loading twice changes nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.repositories.streams import StreamRepository
 from app.schemas.events import EventCreate
 from app.services.events import ObjectTarget, event_service
 from app.services.users import user_service
@@ -70,6 +71,8 @@ _EVENTS: list[tuple[str, str, str, dict[str, object], str, int]] = [
 
 async def load_demo(session: AsyncSession) -> int:
     """Returns how many events this call recorded (0 when already loaded)."""
+    if await StreamRepository(session).get_for_object(DEMO_TENANT, "project", "alpha"):
+        return 0
     for user in (DEMO_ADMIN, DEMO_COLLEAGUE):
         await user_service.sync_principal(session, user)
     now = datetime.now(UTC)

@@ -7,12 +7,15 @@ events, outbox rows and stream counters in one statement.
 
 from __future__ import annotations
 
+import hashlib
+import html
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +25,13 @@ from app.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, 
 from app.ids import new_id
 from app.models import Stream
 from app.pagination import Page, PageRequest, page_of
-from app.repositories.events import EventFilter, EventRepository
+from app.repositories.events import (
+    HIGHLIGHT_START,
+    HIGHLIGHT_STOP,
+    EventFilter,
+    EventRepository,
+    IdempotencyClaim,
+)
 from app.repositories.streams import StreamRepository
 from app.repositories.users import UserRepository
 from app.result import Err, Ok, Result
@@ -102,8 +111,28 @@ class _Prepared:
     type: ResolvedType
     row: dict[str, Any]
     key: str | None
+    fingerprint: str
     target: Target
     stream: Stream | None = None
+
+
+def _fingerprint(target: Target, fields: EventFields) -> str:
+    """What a retry must repeat exactly for its idempotency key to replay the original."""
+    request = {"target": asdict(target), "event": fields.model_dump(mode="json")}
+    return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _highlight(headline: str) -> str:
+    """HTML-safe headline with <b> around the matched words."""
+    escaped = html.escape(headline, quote=False)
+    return escaped.replace(HIGHLIGHT_START, "<b>").replace(HIGHLIGHT_STOP, "</b>")
+
+
+def _reused(key: str) -> Conflict:
+    return Conflict(
+        "this idempotency key was already used for a different request",
+        {"idempotency_key": key},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,21 +223,19 @@ class EventService:
         if errors:
             return Err(ValidationFailed(message=errors[0].message, errors=tuple(errors)))
 
-        resolved = await self._resolve_streams(session, actor, prepared)
-        if isinstance(resolved, Err):
-            return resolved
-
+        # Keys first: a replay must not create streams or count anything.
         replays = await self._claim_keys(session, actor.tenant_id, prepared)
         if isinstance(replays, Err):
             return replays
         fresh = [p for p in prepared if p.index not in replays]
+        resolved = await self._resolve_streams(session, actor, fresh)
+        if isinstance(resolved, Err):
+            return resolved
         if fresh:
             streams = {p.row["stream_id"] for p in fresh}
             if len(streams) > 1:
                 await StreamRepository(session).lock(sorted(streams))
-            created = await EventRepository(session).insert([p.row for p in fresh])
-            for item, created_at in zip(fresh, created, strict=True):
-                item.row["created_at"] = created_at
+            await EventRepository(session).insert([p.row for p in fresh])
         actors = await self._actors(session, actor, fresh)
         recorded = {p.index: Recorded(self._fresh_view(p, actors), replayed=False) for p in fresh}
         for index, replay in replays.items():
@@ -252,9 +279,11 @@ class EventService:
         importance = (
             Importance.parse(fields.importance) if fields.importance else type_.default_importance
         )
+        now = datetime.now(UTC)
         row = {
             "id": new_id(),
-            "occurred_at": fields.occurred_at or datetime.now(UTC),
+            "occurred_at": fields.occurred_at or now,
+            "created_at": now,
             "tenant_id": actor.tenant_id,
             "event_type": type_.key,
             "importance": int(importance),
@@ -267,7 +296,8 @@ class EventService:
             "status": fields.status,
             "priority": fields.priority,
         }
-        return Ok(_Prepared(index, type_, row, fields.idempotency_key, target))
+        fingerprint = _fingerprint(target, fields) if fields.idempotency_key else ""
+        return Ok(_Prepared(index, type_, row, fields.idempotency_key, fingerprint, target))
 
     async def _resolve_streams(
         self, session: AsyncSession, actor: Principal, prepared: list[_Prepared]
@@ -280,7 +310,8 @@ class EventService:
             if isinstance(p.target, ObjectTarget)
         }
         by_object = await repo.get_for_objects(actor.tenant_id, list(objects))
-        for key, target in objects.items():
+        # New streams are created in one order so concurrent batches cannot deadlock.
+        for key, target in sorted(objects.items()):
             if key not in by_object:
                 by_object[key] = await stream_service.get_or_create_for_object(
                     session,
@@ -326,9 +357,13 @@ class EventService:
         if not first_use:
             return {}
         repo = EventRepository(session)
+        # Claimed in key order: two batches sharing keys wait on each other, never deadlock.
         won = await repo.claim_idempotency_keys(
             tenant_id,
-            [(key, p.row["id"], p.row["occurred_at"]) for key, p in first_use.items()],
+            [
+                IdempotencyClaim(key, p.fingerprint, p.row["id"], p.row["occurred_at"])
+                for key, p in sorted(first_use.items())
+            ],
         )
         lost = [key for key in first_use if key not in won]
         originals = await repo.events_for_keys(tenant_id, lost)
@@ -344,12 +379,16 @@ class EventService:
                         {"idempotency_key": key},
                     )
                 )
+            if originals[key].fingerprint != first_use[key].fingerprint:
+                return Err(_reused(key))
             replays[first_use[key].index] = Recorded(
                 _view_from_row(originals[key], types), replayed=True
             )
         for item in repeats:
             assert item.key is not None
             original = first_use[item.key]
+            if item.fingerprint != original.fingerprint:
+                return Err(_reused(item.key))
             # Either a replay of an earlier post, or of the event this batch records.
             replays[item.index] = replays.get(original.index) or _SameAs(original.index)
         return replays
@@ -462,7 +501,7 @@ class EventService:
             session, actor.tenant_id, {r.event_type for r in rows}
         )
         hits = [
-            SearchHit(**_view_fields(r, types), rank=float(r.rank), headline=r.headline)
+            SearchHit(**_view_fields(r, types), rank=float(r.rank), headline=_highlight(r.headline))
             for r in rows
         ]
         has_more = len(hits) > page.page_size

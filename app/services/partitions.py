@@ -18,15 +18,19 @@ class PartitionService:
     async def ensure_ahead(
         self, session: AsyncSession, *, months_ahead: int, today: date | None = None
     ) -> dict[str, int]:
-        """Creates partitions from last month to `months_ahead` months ahead; returns how
+        """Creates partitions from last month to `months_ahead` months ahead, and for any
+        month whose rows were caught by the default partition (moving them in); returns how
         many were created per table. Idempotent."""
         today = today or datetime.now(UTC).date()
         first, last = add_months(today, -1), add_months(today, months_ahead)
         repo = PartitionRepository(session)
-        return {
-            table: await repo.ensure_monthly(table, key, first, last)
-            for table, key in PARTITIONED_TABLES
-        }
+        created: dict[str, int] = {}
+        for table, key in PARTITIONED_TABLES:
+            count = await repo.ensure_monthly(table, key, first, last)
+            for month in await repo.stray_months(table, key):
+                count += await repo.ensure_monthly(table, key, month, month)
+            created[table] = count
+        return created
 
 
 partition_service = PartitionService()

@@ -57,8 +57,6 @@ class StreamService:
         self, session: AsyncSession, *, actor: Principal, new: StreamCreate
     ) -> Result[Stream, Conflict]:
         repo = StreamRepository(session)
-        if (new.object_type is None) != (new.object_id is None):
-            return Err(Conflict("object_type and object_id go together"))
         if new.object_type is not None and new.object_id is not None:
             existing = await repo.get_for_object(actor.tenant_id, new.object_type, new.object_id)
             if existing is not None:

@@ -140,6 +140,7 @@ def upgrade() -> None:
         "idempotency_keys",
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("event_id", sa.UUID(), nullable=False),
         sa.Column("event_occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(

@@ -46,13 +46,13 @@ async def test_admin_registers_a_type_whose_schema_then_validates_events(
     missing = await client.post("/api/events/", json={**base, "data": {"amount": -1}}, headers=auth)
     assert missing.status_code == 422
     locs = {tuple(e["loc"]) for e in missing.json()["errors"]}
-    assert locs == {("data", "number"), ("data", "amount")}
+    assert locs == {("body", "data", "number"), ("body", "data", "amount")}
 
     foreign = await client.post(
         "/api/events/", json={**base, "data": {"number": "Q", "amount": 1}}, headers=outsider
     )
     assert foreign.status_code == 422
-    assert foreign.json()["errors"][0]["loc"] == ["event_type"]
+    assert foreign.json()["errors"][0]["loc"] == ["body", "event_type"]
 
 
 async def test_only_admins_register_types(client: AsyncClient, auth: dict[str, str]) -> None:
@@ -78,7 +78,7 @@ async def test_invalid_json_schema_is_a_422(client: AsyncClient, admin: dict[str
     body = {**QUOTE_TYPE, "data_schema": {"type": "object", "properties": {"n": {"type": "nope"}}}}
     response = await client.post("/api/event-types/", json=body, headers=admin)
     assert response.status_code == 422
-    assert response.json()["errors"][0]["loc"][0] == "data_schema"
+    assert response.json()["errors"][0]["loc"][:2] == ["body", "data_schema"]
     not_object = await client.post(
         "/api/event-types/", json={**QUOTE_TYPE, "data_schema": {"type": "array"}}, headers=admin
     )

@@ -134,8 +134,8 @@ async def test_batch_with_one_bad_item_records_nothing_and_names_it(
     response = await client.post("/api/events/batch/", json={"events": events}, headers=auth)
     assert response.status_code == 422
     locs = [e["loc"] for e in response.json()["errors"]]
-    assert ["events", 3, "data", "text"] in locs
-    assert ["events", 4, "event_type"] in locs
+    assert ["body", "events", 3, "data", "text"] in locs
+    assert ["body", "events", 4, "event_type"] in locs
     streams = await client.get("/api/streams/", params={"object_type": "project"}, headers=auth)
     assert streams.json()["count"] == 0
 
@@ -171,3 +171,35 @@ async def test_inactive_stream_refuses_events(client: AsyncClient, auth: dict[st
     )
     assert response.status_code == 409
     assert response.json()["code"] == "invalid_state"
+
+
+async def test_key_reused_for_a_different_request_is_a_conflict(
+    client: AsyncClient, auth: dict[str, str]
+) -> None:
+    await record_event(client, auth, object_id="A", idempotency_key="k")
+    response = await client.post(
+        "/api/events/",
+        json={
+            "object_type": "crm.lead",
+            "object_id": "B",
+            "event_type": "note",
+            "data": {"text": "Called the customer"},
+            "idempotency_key": "k",
+        },
+        headers=auth,
+    )
+    assert response.status_code == 409
+    assert response.json()["idempotency_key"] == "k"
+    # Nothing was created for the refused request: object B has no stream.
+    streams = await client.get("/api/streams/", params={"object_id": "B"}, headers=auth)
+    assert streams.json()["count"] == 0
+
+
+async def test_replay_does_not_touch_streams_or_counters(
+    client: AsyncClient, auth: dict[str, str]
+) -> None:
+    first = await record_event(client, auth, idempotency_key="once")
+    for _ in range(3):
+        await record_event(client, auth, idempotency_key="once")
+    stream = (await client.get(f"/api/streams/{first['stream']}/", headers=auth)).json()
+    assert stream["event_count"] == 1

@@ -223,3 +223,17 @@ async def test_search_ranks_and_narrows(client: AsyncClient, auth: dict[str, str
         "/api/streams/search/", params={"q": "x", "stream": "nope"}, headers=auth
     )
     assert missing.status_code == 404
+
+
+async def test_search_headline_escapes_stored_text(
+    client: AsyncClient, auth: dict[str, str]
+) -> None:
+    stream = await create_stream(client, auth)
+    await add_event(
+        client, auth, stream["slug"], summary="invoice <script>alert(1)</script> sent & paid"
+    )
+    found = await client.get("/api/streams/search/", params={"q": "invoice"}, headers=auth)
+    headline = found.json()["results"][0]["headline"]
+    assert "<script>" not in headline
+    assert "&amp; paid" in headline
+    assert headline.startswith("<b>invoice</b>")

@@ -116,3 +116,35 @@ async def test_overlapping_batches_do_not_deadlock(
         "/api/streams/", params={"object_type": "project"}, headers=headers
     )
     assert sum(s["event_count"] for s in listed.json()["results"]) == 6 + 8 * 30
+
+
+async def test_batches_sharing_keys_in_opposite_orders_do_not_deadlock(
+    committed_client: AsyncClient, tokens: Tokens, engine: AsyncEngine
+) -> None:
+    headers = tokens.headers("svc", roles=["service"])
+    items = [
+        {
+            "object_type": "lead",
+            "object_id": str(n),
+            "event_type": "custom",
+            "idempotency_key": f"k{n}",
+        }
+        for n in range(20)
+    ]
+    responses = await asyncio.gather(
+        *(
+            committed_client.post(
+                "/api/events/batch/",
+                json={"events": items if n % 2 else items[::-1]},
+                headers=headers,
+            )
+            for n in range(6)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 6
+    assert sum(r.json()["created"] for r in responses) == 20
+    async with engine.connect() as conn:
+        total = await conn.scalar(
+            select(func.count()).select_from(Event).where(Event.tenant_id == tokens.tenant)
+        )
+    assert total == 20

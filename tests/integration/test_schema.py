@@ -100,3 +100,28 @@ async def test_partitions_are_created_ahead_and_strays_move_out_of_default(
         )
         == 0
     )
+
+
+async def test_maintenance_gives_backdated_events_their_own_partition(
+    session: AsyncSession,
+) -> None:
+    stream_id = new_id()
+    await session.execute(text("INSERT INTO tenants (id) VALUES ('history')"))
+    await session.execute(
+        text(
+            "INSERT INTO streams (id, tenant_id, slug, name, stream_type) "
+            "VALUES (:id, 'history', 's', 'S', 'general')"
+        ),
+        {"id": stream_id},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO events (id, occurred_at, tenant_id, stream_id, event_type) "
+            "VALUES (:id, '2019-07-04T12:00:00Z', 'history', :s, 'custom')"
+        ),
+        {"id": new_id(), "s": stream_id},
+    )
+    created = await partition_service.ensure_ahead(session, months_ahead=3)
+    assert created == {"events": 1}
+    where = text("SELECT tableoid::regclass::text FROM events WHERE tenant_id = 'history'")
+    assert await session.scalar(where) == "events_p201907"

@@ -42,3 +42,23 @@ def test_migrate_without_a_database_url_says_so() -> None:
     result = CliRunner().invoke(cli, ["migrate"])
     assert result.exit_code == 2
     assert "TIDINGS_DATABASE_URL" in result.output
+
+
+def test_token_command_explains_it_needs_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIDINGS_JWT_SECRET", raising=False)
+    monkeypatch.setenv("TIDINGS_ENVIRONMENT", "test")
+    monkeypatch.setenv("TIDINGS_JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["token", "--tenant", "acme", "--user", "u"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "TIDINGS_JWT_SECRET" in result.output
+
+
+@pytest.mark.usefixtures("env")
+def test_demo_without_a_database_url_says_so() -> None:
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 2
+    assert "TIDINGS_DATABASE_URL" in result.output
