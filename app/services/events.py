@@ -224,9 +224,10 @@ class EventService:
             return Err(ValidationFailed(message=errors[0].message, errors=tuple(errors)))
 
         # Keys first: a replay must not create streams or count anything.
-        replays = await self._claim_keys(session, actor.tenant_id, prepared)
-        if isinstance(replays, Err):
-            return replays
+        claimed = await self._claim_keys(session, actor.tenant_id, prepared)
+        if isinstance(claimed, Err):
+            return claimed
+        replays = claimed.data
         fresh = [p for p in prepared if p.index not in replays]
         resolved = await self._resolve_streams(session, actor, fresh)
         if isinstance(resolved, Err):
@@ -342,7 +343,7 @@ class EventService:
 
     async def _claim_keys(
         self, session: AsyncSession, tenant_id: str, prepared: list[_Prepared]
-    ) -> dict[int, Recorded | _SameAs] | Err[Conflict]:
+    ) -> Result[dict[int, Recorded | _SameAs], Conflict]:
         """Claims each idempotency key; items whose key was already used become replays
         of the original event (a key repeated inside one batch replays its first use)."""
         first_use: dict[str, _Prepared] = {}
@@ -355,7 +356,7 @@ class EventService:
             else:
                 first_use[item.key] = item
         if not first_use:
-            return {}
+            return Ok({})
         repo = EventRepository(session)
         # Claimed in key order: two batches sharing keys wait on each other, never deadlock.
         won = await repo.claim_idempotency_keys(
@@ -391,7 +392,7 @@ class EventService:
                 return Err(_reused(item.key))
             # Either a replay of an earlier post, or of the event this batch records.
             replays[item.index] = replays.get(original.index) or _SameAs(original.index)
-        return replays
+        return Ok(replays)
 
     async def _actors(
         self, session: AsyncSession, principal: Principal, items: list[_Prepared]
