@@ -89,15 +89,9 @@ async def search_events(
     ] = None,
     event_type: EventTypesQuery = None,
 ) -> dict[str, Any]:
+    filters = EventFilter(text=q, event_types=split_types(event_type))
     page = unwrap(
-        await event_service.search(
-            session,
-            actor=user,
-            query=q,
-            slug=stream,
-            event_types=split_types(event_type),
-            page=paging,
-        )
+        await event_service.search(session, actor=user, filters=filters, slug=stream, page=paging)
     )
     results = [EventSearchHit.model_validate(hit) for hit in page.items]
     return list_body(request, page, paging, results)

@@ -1,9 +1,20 @@
 """ORM tables; importing this package registers every table on `Base.metadata`."""
 
+from app.models.activity import ActivityRollup
 from app.models.base import Base
 from app.models.event import Event, IdempotencyKey, Outbox
 from app.models.event_type import EventType
 from app.models.stream import Stream
 from app.models.tenant import Tenant, User
 
-__all__ = ["Base", "Event", "EventType", "IdempotencyKey", "Outbox", "Stream", "Tenant", "User"]
+__all__ = [
+    "ActivityRollup",
+    "Base",
+    "Event",
+    "EventType",
+    "IdempotencyKey",
+    "Outbox",
+    "Stream",
+    "Tenant",
+    "User",
+]

@@ -47,6 +47,22 @@ class Event(Base):
             "id",
         ),
         Index("ix_events_tenant_id_occurred_at", "tenant_id", "occurred_at", "id"),
+        # Company-wide lists filtered by type (seed 001's index) or assignee (seed 004).
+        Index(
+            "ix_events_tenant_id_event_type_occurred_at",
+            "tenant_id",
+            "event_type",
+            "occurred_at",
+            "id",
+        ),
+        Index(
+            "ix_events_tenant_id_assigned_to_occurred_at",
+            "tenant_id",
+            "assigned_to",
+            "occurred_at",
+            "id",
+            postgresql_where=text("assigned_to IS NOT NULL"),
+        ),
         # Led by the tenant (btree_gin) so the planner stays GIN-only (PERFORMANCE.md).
         Index("ix_events_tenant_id_search", "tenant_id", "search", postgresql_using="gin"),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
@@ -93,6 +109,8 @@ class Outbox(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     event_occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     stream_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # created, updated or deleted: what the consumers (fan-out, live layer) are told.
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="created")
     created_at: Mapped[datetime] = created_at_column()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

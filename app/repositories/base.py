@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.pagination import Cursor
 
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 
 class Repository:
@@ -28,14 +29,14 @@ def before_cursor(time_col: Column, id_col: Column, cursor: Cursor) -> ColumnEle
 
 
 def newest_first(
-    stmt: Select[Any],
+    stmt: AnySelect,
     time_col: Column,
     id_col: Column,
     *,
     cursor: Cursor | None,
     limit: int,
     offset: int = 0,
-) -> Select[Any]:
+) -> AnySelect:
     """Keyset (or, for numbered pages, offset) paging; fetches one extra row to know
     whether another page follows."""
     if cursor is not None:

@@ -7,11 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Row,
     Select,
+    Text,
     and_,
+    cast,
     delete,
     func,
+    insert,
     literal_column,
     select,
     text,
@@ -23,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from app.models import Event, IdempotencyKey, Outbox, Stream, User
 from app.pagination import Cursor
+from app.repositories.activities import rollup_upsert
 from app.repositories.base import Repository, newest_first
 
 # Private-use characters mark matches so the text can be HTML-escaped before they
@@ -74,10 +79,82 @@ class IdempotencyClaim:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
+    """Every way a list of events narrows; unset fields do not filter."""
+
+    stream_id: uuid.UUID | None = None
+    object_type: str | None = None
+    object_id: str | None = None
     event_types: Sequence[str] = ()
     min_importance: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    actor_id: str | None = None
+    assigned_to: str | None = None
+    status: str | None = None
+    priority: str | None = None
+    text: str | None = None
+
+    @property
+    def touches_stream(self) -> bool:
+        return self.object_type is not None or self.object_id is not None
+
+
+def text_query(query: str) -> ColumnElement[Any]:
+    """Web-search syntax (stemmed words, "phrases", -exclusions, or) with every word also
+    matching as a prefix, so a user still typing ("follo") finds "follow-up".
+
+    The stemmed query's lexemes get `:*` appended and are parsed with the `simple`
+    configuration, so they are not stemmed twice; the GIN index serves prefixes too."""
+    stemmed = cast(func.websearch_to_tsquery(TS_CONFIG, query), Text)
+    prefixed = func.regexp_replace(stemmed, "'(?:[^']|'')+'", "\\&:*", "g")
+    return func.to_tsquery(literal_column("'simple'::regconfig"), prefixed)
+
+
+def _conditions(tenant_id: str, f: EventFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Event.tenant_id == tenant_id, ~Event.is_deleted]
+    if f.stream_id is not None:
+        conditions.append(Event.stream_id == f.stream_id)
+    if f.object_type is not None:
+        conditions.append(Stream.object_type == f.object_type)
+    if f.object_id is not None:
+        conditions.append(Stream.object_id == f.object_id)
+    if f.event_types:
+        conditions.append(Event.event_type.in_(list(f.event_types)))
+    if f.min_importance is not None:
+        conditions.append(Event.importance >= f.min_importance)
+    if f.since is not None:
+        conditions.append(Event.occurred_at >= f.since)
+    if f.until is not None:
+        conditions.append(Event.occurred_at < f.until)
+    if f.actor_id is not None:
+        conditions.append(Event.actor_id == f.actor_id)
+    if f.assigned_to is not None:
+        conditions.append(Event.assigned_to == f.assigned_to)
+    if f.status is not None:
+        conditions.append(Event.status == f.status)
+    if f.priority is not None:
+        conditions.append(Event.priority == f.priority)
+    if f.text is not None:
+        conditions.append(Event.search.op("@@")(text_query(f.text)))
+    return conditions
+
+
+def _headline(query: str) -> ColumnElement[str]:
+    # The same text the search vector indexes: summary, description, data's strings.
+    data_text = text(
+        "array_to_string(ARRAY(SELECT jsonb_path_query(events.data, "
+        "'strict $.** ? (@.type() == \"string\")') #>> '{}'), ' ')"
+    )
+    document = func.concat_ws(" — ", Event.summary, func.nullif(Event.description, ""), data_text)
+    return func.ts_headline(
+        TS_CONFIG,
+        document,
+        text_query(query),
+        text(
+            f"'MaxFragments=2, MaxWords=30, MinWords=8, "
+            f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_STOP}'"
+        ),
+    ).label("headline")
 
 
 class EventRepository(Repository):
@@ -142,15 +219,24 @@ class EventRepository(Repository):
         return {row.idempotency_key: row for row in await self.session.execute(stmt)}
 
     async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Inserts events with their outbox rows and bumps their streams' counters, in one
-        statement (one round trip).
+        """Inserts events with their outbox rows, bumps their streams' counters and adds
+        them to the activity rollup, in one statement (one round trip).
 
         Callers lock the streams first (StreamRepository.lock) when a batch spans several.
         """
         events = (
             pg_insert(Event)
             .values(list(rows))
-            .returning(Event.id, Event.occurred_at, Event.tenant_id, Event.stream_id)
+            .returning(
+                Event.id,
+                Event.occurred_at,
+                Event.tenant_id,
+                Event.stream_id,
+                Event.event_type,
+                Event.status,
+                Event.assigned_to,
+                Event.actor_id,
+            )
             .cte("ev")
         )
         outbox = (
@@ -179,130 +265,139 @@ class EventRepository(Repository):
             )
             .cte("st")
         )
-        stmt = select(func.count()).select_from(events).add_cte(outbox).add_cte(counters)
+        stmt = (
+            select(func.count())
+            .select_from(events)
+            .add_cte(outbox)
+            .add_cte(counters)
+            .add_cte(rollup_upsert(events))
+        )
         await self.session.execute(stmt)
 
     async def get_view(self, tenant_id: str, event_id: uuid.UUID) -> Row[Any] | None:
+        """The event as every read shows it; None when missing, foreign or deleted."""
         result = await self.session.execute(
-            _view().where(Event.tenant_id == tenant_id, Event.id == event_id, ~Event.is_deleted)
+            _view(Event.tenant_id).where(
+                Event.tenant_id == tenant_id, Event.id == event_id, ~Event.is_deleted
+            )
         )
         row: Row[Any] | None = result.first()
         return row
 
-    async def get_views(
-        self, tenant_id: str, ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, Row[Any]]:
-        if not ids:
-            return {}
-        result = await self.session.execute(
-            _view().where(Event.tenant_id == tenant_id, Event.id.in_(list(ids)))
-        )
-        return {row.id: row for row in result}
-
-    def _stream_conditions(
-        self, tenant_id: str, stream_id: uuid.UUID, filters: EventFilter
-    ) -> list[Any]:
-        conditions: list[Any] = [
-            Event.tenant_id == tenant_id,
-            Event.stream_id == stream_id,
-            ~Event.is_deleted,
-        ]
-        if filters.event_types:
-            conditions.append(Event.event_type.in_(list(filters.event_types)))
-        if filters.min_importance is not None:
-            conditions.append(Event.importance >= filters.min_importance)
-        if filters.since is not None:
-            conditions.append(Event.occurred_at >= filters.since)
-        if filters.until is not None:
-            conditions.append(Event.occurred_at < filters.until)
-        return conditions
-
-    async def stream_page(
+    async def page(
         self,
         tenant_id: str,
-        stream_id: uuid.UUID,
-        filters: EventFilter,
+        f: EventFilter,
         *,
         cursor: Cursor | None,
         limit: int,
-        offset: int,
+        offset: int = 0,
+        headlines: bool = False,
     ) -> list[Row[Any]]:
-        stmt = newest_first(
-            _view().where(*self._stream_conditions(tenant_id, stream_id, filters)),
-            Event.occurred_at,
-            Event.id,
-            cursor=cursor,
-            limit=limit,
-            offset=offset,
+        """Newest first (one extra row tells whether another page follows). With
+        `headlines` and a text filter, each row carries a highlighted `headline`, computed
+        for the page's rows only."""
+        conditions = _conditions(tenant_id, f)
+        if not (headlines and f.text):
+            stmt = newest_first(
+                _view().where(*conditions),
+                Event.occurred_at,
+                Event.id,
+                cursor=cursor,
+                limit=limit,
+                offset=offset,
+            )
+            return list(await self.session.execute(stmt))
+        ids = select(Event.id, Event.occurred_at).where(*conditions)
+        if f.touches_stream:
+            ids = ids.join(Stream, Stream.id == Event.stream_id)
+        page = newest_first(
+            ids, Event.occurred_at, Event.id, cursor=cursor, limit=limit, offset=offset
+        ).subquery("page")
+        stmt = (
+            _view(_headline(f.text))
+            .join(page, and_(page.c.id == Event.id, page.c.occurred_at == Event.occurred_at))
+            .where(Event.tenant_id == tenant_id)
+            .order_by(page.c.occurred_at.desc(), page.c.id.desc())
         )
         return list(await self.session.execute(stmt))
 
-    async def stream_count(self, tenant_id: str, stream_id: uuid.UUID, filters: EventFilter) -> int:
-        total = await self.session.scalar(
-            select(func.count())
-            .select_from(Event)
-            .where(*self._stream_conditions(tenant_id, stream_id, filters))
+    async def count(self, tenant_id: str, f: EventFilter, *, cap: int | None = None) -> int:
+        """How many events match, counting at most `cap` + 1 (so a huge match stays cheap:
+        the caller reports "more than cap")."""
+        matching: Select[Any] = (
+            select(literal_column("1")).select_from(Event).where(*_conditions(tenant_id, f))
         )
+        if f.touches_stream:
+            matching = matching.join(Stream, Stream.id == Event.stream_id)
+        if cap is not None:
+            matching = matching.limit(cap + 1)
+        total = await self.session.scalar(select(func.count()).select_from(matching.subquery()))
         return total or 0
 
     async def search(
-        self,
-        tenant_id: str,
-        query: str,
-        *,
-        stream_id: uuid.UUID | None,
-        event_types: Sequence[str],
-        limit: int,
-        offset: int,
-    ) -> tuple[list[Row[Any]], int]:
-        """Full-text search, best match first; headlines are computed for the page only."""
-        tsquery = func.websearch_to_tsquery(TS_CONFIG, query)
-        conditions: list[Any] = [
-            Event.tenant_id == tenant_id,
-            Event.search.op("@@")(tsquery),
-            ~Event.is_deleted,
-        ]
-        if stream_id is not None:
-            conditions.append(Event.stream_id == stream_id)
-        if event_types:
-            conditions.append(Event.event_type.in_(list(event_types)))
+        self, tenant_id: str, f: EventFilter, *, limit: int, offset: int
+    ) -> list[Row[Any]]:
+        """`f.text` matches, best first, each with `rank` and a highlighted `headline`
+        (computed for the page only)."""
+        assert f.text is not None
+        tsquery = text_query(f.text)
         rank = func.ts_rank_cd(Event.search, tsquery).label("rank")
-        matches = (
-            select(Event.id, Event.occurred_at, rank)
-            .where(*conditions)
-            .order_by(rank.desc(), Event.occurred_at.desc(), Event.id.desc())
+        matches = select(Event.id, Event.occurred_at, rank).where(*_conditions(tenant_id, f))
+        if f.touches_stream:
+            matches = matches.join(Stream, Stream.id == Event.stream_id)
+        page = (
+            matches.order_by(rank.desc(), Event.occurred_at.desc(), Event.id.desc())
             .limit(limit)
             .offset(offset)
             .subquery("matches")
         )
-        # The same text the search vector indexes: summary, description, data's strings.
-        data_text = text(
-            "array_to_string(ARRAY(SELECT jsonb_path_query(events.data, "
-            "'strict $.** ? (@.type() == \"string\")') #>> '{}'), ' ')"
-        )
-        document = func.concat_ws(
-            " — ", Event.summary, func.nullif(Event.description, ""), data_text
-        )
-        headline = func.ts_headline(
-            TS_CONFIG,
-            document,
-            tsquery,
-            text(
-                f"'MaxFragments=2, MaxWords=30, MinWords=8, "
-                f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_STOP}'"
-            ),
-        ).label("headline")
         stmt = (
-            _view(matches.c.rank, headline)
-            .join(
-                matches,
-                and_(matches.c.id == Event.id, matches.c.occurred_at == Event.occurred_at),
-            )
+            _view(page.c.rank, _headline(f.text))
+            .join(page, and_(page.c.id == Event.id, page.c.occurred_at == Event.occurred_at))
             .where(Event.tenant_id == tenant_id)
-            .order_by(matches.c.rank.desc(), Event.occurred_at.desc(), Event.id.desc())
+            .order_by(page.c.rank.desc(), Event.occurred_at.desc(), Event.id.desc())
         )
-        rows = list(await self.session.execute(stmt))
-        total = await self.session.scalar(
-            select(func.count()).select_from(Event).where(*conditions)
+        return list(await self.session.execute(stmt))
+
+    async def counts_by_type(
+        self, tenant_id: str, stream_id: uuid.UUID, since: datetime | None
+    ) -> dict[str, int]:
+        conditions = _conditions(tenant_id, EventFilter(stream_id=stream_id, since=since))
+        result = await self.session.execute(
+            select(Event.event_type, func.count())
+            .where(*conditions)
+            .group_by(Event.event_type)
+            .order_by(Event.event_type)
         )
-        return rows, total or 0
+        return dict(result.tuples().all())
+
+    async def get_for_change(self, tenant_id: str, event_id: uuid.UUID) -> Event | None:
+        """The live event row, locked for an edit or delete."""
+        return await self.session.scalar(
+            select(Event)
+            .where(Event.tenant_id == tenant_id, Event.id == event_id, ~Event.is_deleted)
+            .with_for_update()
+        )
+
+    async def record_change(self, event: Event, kind: str) -> None:
+        """An outbox row telling consumers (live layer, feeds) that `event` changed."""
+        await self.session.execute(
+            insert(Outbox).values(
+                tenant_id=event.tenant_id,
+                event_id=event.id,
+                event_occurred_at=event.occurred_at,
+                stream_id=event.stream_id,
+                kind=kind,
+            )
+        )
+
+    async def soft_delete(self, event: Event, at: datetime) -> None:
+        event.is_deleted = True
+        event.deleted_at = at
+        await self.session.execute(
+            update(Stream)
+            .where(Stream.id == event.stream_id)
+            .values(event_count=Stream.event_count - 1)
+        )
+        await self.session.flush()

@@ -11,7 +11,7 @@ import hashlib
 import html
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ from app.services.event_types import ResolvedType, event_type_service, unknown_t
 from app.services.streams import stream_service
 
 RecordError = NotFound | Forbidden | ValidationFailed | InvalidState | Conflict
+COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,59 +453,80 @@ class EventService:
         stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
         if stream is None:
             return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+        return Ok(await self.page(session, actor.tenant_id, stream, filters, page))
+
+    async def page(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        stream: Stream | None,
+        filters: EventFilter,
+        page: PageRequest,
+        *,
+        headlines: bool = False,
+    ) -> Page[EventView]:
+        """A page of events, newest first, of one stream (or the tenant's, with no stream).
+
+        The total is exact: from the stream's counter when nothing else filters, else
+        counted, up to COUNT_CAP + 1 (a larger total reads as "more than COUNT_CAP")."""
+        if stream is not None:
+            filters = replace(filters, stream_id=stream.id)
         repo = EventRepository(session)
-        rows = await repo.stream_page(
-            actor.tenant_id,
-            stream.id,
+        rows = await repo.page(
+            tenant_id,
             filters,
             cursor=page.cursor,
             limit=page.page_size,
             offset=page.offset,
+            headlines=headlines,
         )
-        unfiltered = filters == EventFilter()
-        # The maintained counter answers the unfiltered count without a scan.
-        total = (
-            stream.event_count
-            if unfiltered
-            else await repo.stream_count(actor.tenant_id, stream.id, filters)
-        )
-        types = await event_type_service.resolve(
-            session, actor.tenant_id, {r.event_type for r in rows}
-        )
-        views = [_view_from_row(r, types) for r in rows]
-        return Ok(page_of(views, total, page.page_size, lambda v: (v.occurred_at, v.id)))
+        if stream is not None and filters == EventFilter(stream_id=stream.id):
+            total = stream.event_count
+        else:
+            total = await repo.count(tenant_id, filters, cap=COUNT_CAP)
+        views = await self.views(session, tenant_id, rows)
+        return page_of(views, total, page.page_size, lambda v: (v.occurred_at, v.id))
+
+    async def views(
+        self, session: AsyncSession, tenant_id: str, rows: Sequence[Row[Any]]
+    ) -> list[EventView]:
+        """Rows of EVENT_VIEW_COLUMNS as views (a `headline` column becomes a SearchHit)."""
+        types = await event_type_service.resolve(session, tenant_id, {r.event_type for r in rows})
+        return [
+            SearchHit(
+                **_view_fields(r, types),
+                rank=float(getattr(r, "rank", 0.0)),
+                headline=_highlight(r.headline),
+            )
+            if "headline" in r._fields
+            else _view_from_row(r, types)
+            for r in rows
+        ]
 
     async def search(
         self,
         session: AsyncSession,
         *,
         actor: Principal,
-        query: str,
+        filters: EventFilter,
         slug: str | None,
-        event_types: Sequence[str],
         page: PageRequest,
-    ) -> Result[Page[SearchHit], NotFound]:
-        stream_id = None
+    ) -> Result[Page[EventView], NotFound]:
+        """`filters.text` matches, best first, numbered pages."""
         if slug is not None:
             stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
             if stream is None:
                 return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
-            stream_id = stream.id
-        rows, total = await EventRepository(session).search(
+            filters = replace(filters, stream_id=stream.id)
+        repo = EventRepository(session)
+        rows = await repo.search(
             actor.tenant_id,
-            query,
-            stream_id=stream_id,
-            event_types=event_types,
+            filters,
             limit=page.page_size + 1,
             offset=(max(page.page or 1, 1) - 1) * page.page_size,
         )
-        types = await event_type_service.resolve(
-            session, actor.tenant_id, {r.event_type for r in rows}
-        )
-        hits = [
-            SearchHit(**_view_fields(r, types), rank=float(r.rank), headline=_highlight(r.headline))
-            for r in rows
-        ]
+        total = await repo.count(actor.tenant_id, filters, cap=COUNT_CAP)
+        hits = await self.views(session, actor.tenant_id, rows)
         has_more = len(hits) > page.page_size
         return Ok(Page(hits[: page.page_size], total, next_cursor=None, has_more=has_more))
 

@@ -1,0 +1,103 @@
+"""The activity rollup behind the stats endpoint (seed 004's materialized view)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import CTE, Date, cast, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.models import ActivityRollup
+from app.repositories.base import Repository
+
+ROLLUP_KEY = ("tenant_id", "day", "event_type", "status", "user_id")
+
+
+def utc_day(at: ColumnElement[datetime]) -> ColumnElement[date]:
+    return cast(func.timezone("UTC", at), Date)
+
+
+def rollup_user(
+    assigned_to: ColumnElement[Any], actor_id: ColumnElement[Any]
+) -> ColumnElement[str]:
+    """Whose activity it is: the assignee (seed 004), else whoever did it."""
+    return func.coalesce(assigned_to, actor_id, "")
+
+
+def rollup_upsert(events: CTE) -> CTE:
+    """A CTE adding the events of `events` (an INSERT ... RETURNING CTE) to the rollup.
+    Rows are grouped (one upsert per key) and sorted (concurrent batches take row locks
+    in one order)."""
+    keys = (
+        events.c.tenant_id,
+        utc_day(events.c.occurred_at),
+        events.c.event_type,
+        func.coalesce(events.c.status, ""),
+        rollup_user(events.c.assigned_to, events.c.actor_id),
+    )
+    grouped = select(*keys, func.count()).group_by(*keys).order_by(*keys)
+    stmt = pg_insert(ActivityRollup).from_select([*ROLLUP_KEY, "count"], grouped)
+    return stmt.on_conflict_do_update(
+        index_elements=list(ROLLUP_KEY),
+        set_={"count": ActivityRollup.count + stmt.excluded.count},
+    ).cte("ru")
+
+
+class ActivityRepository(Repository):
+    async def adjust(
+        self,
+        *,
+        tenant_id: str,
+        day: date,
+        event_type: str,
+        status: str | None,
+        user_id: str | None,
+        delta: int,
+    ) -> None:
+        stmt = pg_insert(ActivityRollup).values(
+            tenant_id=tenant_id,
+            day=day,
+            event_type=event_type,
+            status=status or "",
+            user_id=user_id or "",
+            count=delta,
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=list(ROLLUP_KEY),
+                set_={"count": ActivityRollup.count + stmt.excluded.count},
+            )
+        )
+
+    async def stats(
+        self, tenant_id: str, first: date, last: date, dimensions: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Counts and distinct users per combination of `dimensions` (day, event_type,
+        status) over [first, last]."""
+        columns = {
+            "day": ActivityRollup.day,
+            "event_type": ActivityRollup.event_type,
+            "status": ActivityRollup.status,
+        }
+        group = [columns[d].label(d) for d in dimensions]
+        stmt = (
+            select(
+                *group,
+                func.sum(ActivityRollup.count).label("count"),
+                func.count(func.distinct(ActivityRollup.user_id))
+                .filter(ActivityRollup.user_id != "")
+                .label("user_count"),
+            )
+            .where(
+                ActivityRollup.tenant_id == tenant_id,
+                ActivityRollup.day >= first,
+                ActivityRollup.day <= last,
+                ActivityRollup.count > 0,
+            )
+            .group_by(*group)
+            .order_by(*group)
+        )
+        return [dict(row._mapping) for row in await self.session.execute(stmt)]
