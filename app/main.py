@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import event_types, events, health, streams
+from app.api import activities, event_types, events, health, streams
 from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
 from app.db import create_engine, create_session_factory
@@ -42,6 +42,10 @@ TAGS = [
     {"name": "streams", "description": "Streams of events about host objects (seed 000)."},
     {"name": "events", "description": "Ingest for host back ends, single or batched."},
     {"name": "event types", "description": "Built-in and tenant event types with data schemas."},
+    {
+        "name": "activities",
+        "description": "Per-object timelines and the company-wide activities list (CRM).",
+    },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 
@@ -168,7 +172,13 @@ def create_app(
     app.state.redis = redis
 
     install_error_handlers(app)
-    for router in (health.router, streams.router, events.router, event_types.router):
+    for router in (
+        health.router,
+        streams.router,
+        events.router,
+        event_types.router,
+        activities.router,
+    ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

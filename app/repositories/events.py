@@ -40,6 +40,7 @@ EVENT_VIEW_COLUMNS = (
     Event.id,
     Event.stream_id,
     Stream.slug.label("stream"),
+    Stream.name.label("stream_name"),
     Stream.object_type,
     Stream.object_id,
     Event.event_type,
@@ -370,7 +371,7 @@ class EventRepository(Repository):
             .group_by(Event.event_type)
             .order_by(Event.event_type)
         )
-        return dict(result.tuples().all())
+        return dict(result.all())
 
     async def get_for_change(self, tenant_id: str, event_id: uuid.UUID) -> Event | None:
         """The live event row, locked for an edit or delete."""

@@ -38,7 +38,7 @@ from app.result import Err, Ok, Result
 from app.schemas.events import EventFields
 from app.services.event_catalog import render_summary
 from app.services.event_types import ResolvedType, event_type_service, unknown_type
-from app.services.streams import stream_service
+from app.services.streams import canonical_object_type, stream_service
 
 RecordError = NotFound | Forbidden | ValidationFailed | InvalidState | Conflict
 COUNT_CAP = 10_000
@@ -57,6 +57,7 @@ class EventView:
     id: uuid.UUID
     stream_id: uuid.UUID
     stream: str
+    stream_name: str
     object_type: str | None
     object_id: str | None
     event_type: str
@@ -158,6 +159,7 @@ def _view_fields(row: Row[Any], types: dict[str, ResolvedType]) -> dict[str, Any
         "id": row.id,
         "stream_id": row.stream_id,
         "stream": row.stream,
+        "stream_name": row.stream_name,
         "object_type": row.object_type,
         "object_id": row.object_id,
         "event_type": row.event_type,
@@ -307,7 +309,7 @@ class EventService:
         repo = StreamRepository(session)
         by_slug: dict[str, Stream] = {}
         objects = {
-            (p.target.object_type, p.target.object_id): p.target
+            (canonical_object_type(p.target.object_type), p.target.object_id): p.target
             for p in prepared
             if isinstance(p.target, ObjectTarget)
         }
@@ -333,7 +335,8 @@ class EventService:
                     by_slug[slug] = found
                 stream = by_slug[slug]
             else:
-                stream = by_object[(item.target.object_type, item.target.object_id)]
+                key = (canonical_object_type(item.target.object_type), item.target.object_id)
+                stream = by_object[key]
             if not stream.is_active:
                 return Err(
                     InvalidState(f"stream {stream.slug!r} is inactive", {"slug": stream.slug})
@@ -422,6 +425,7 @@ class EventService:
             id=row["id"],
             stream_id=stream.id,
             stream=stream.slug,
+            stream_name=stream.name,
             object_type=stream.object_type,
             object_id=stream.object_id,
             event_type=row["event_type"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 from slugify import slugify
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,14 @@ from app.schemas.streams import StreamCreate
 
 SLUG_ATTEMPTS = 6
 CRM_OBJECTS = frozenset({"lead", "account", "contact", "deal", "opportunity", "activity"})
+
+
+def canonical_object_type(object_type: str) -> str:
+    """Seed 004 names CRM objects `crm.lead` where seed 001 says `lead`: both name the
+    same object, stored in the qualified form."""
+    if "." not in object_type and object_type.lower() in CRM_OBJECTS:
+        return f"crm.{object_type.lower()}"
+    return object_type
 
 
 def guess_stream_type(object_type: str) -> StreamType:
@@ -48,6 +57,8 @@ class StreamService:
     async def list_page(
         self, session: AsyncSession, *, actor: Principal, filters: StreamFilter, page: PageRequest
     ) -> Result[Page[Stream], NotFound]:
+        if filters.object_type is not None:
+            filters = replace(filters, object_type=canonical_object_type(filters.object_type))
         rows, total = await StreamRepository(session).page(
             actor.tenant_id, filters, cursor=page.cursor, limit=page.page_size, offset=page.offset
         )
@@ -57,8 +68,9 @@ class StreamService:
         self, session: AsyncSession, *, actor: Principal, new: StreamCreate
     ) -> Result[Stream, Conflict]:
         repo = StreamRepository(session)
-        if new.object_type is not None and new.object_id is not None:
-            existing = await repo.get_for_object(actor.tenant_id, new.object_type, new.object_id)
+        object_type = canonical_object_type(new.object_type) if new.object_type else None
+        if object_type is not None and new.object_id is not None:
+            existing = await repo.get_for_object(actor.tenant_id, object_type, new.object_id)
             if existing is not None:
                 return Err(Conflict("this object already has a stream", {"slug": existing.slug}))
         if new.slug is not None and await repo.slug_taken(actor.tenant_id, new.slug):
@@ -71,7 +83,7 @@ class StreamService:
             name=new.name,
             description=new.description,
             stream_type=new.stream_type,
-            object_type=new.object_type,
+            object_type=object_type,
             object_id=new.object_id,
             is_active=new.is_active,
             created_by=actor.user_id,
@@ -91,6 +103,7 @@ class StreamService:
         name: str | None = None,
     ) -> Stream:
         """The object's stream, created on first use (seed 000's entry point)."""
+        object_type = canonical_object_type(object_type)
         repo = StreamRepository(session)
         stream = await repo.get_for_object(actor.tenant_id, object_type, object_id)
         if stream is not None:
