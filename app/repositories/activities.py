@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CTE, Date, cast, func, select
+from sqlalchemy import CTE, Date, SmallInteger, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.models import ActivityRollup
 from app.repositories.base import Repository
 
-ROLLUP_KEY = ("tenant_id", "day", "event_type", "status", "user_id")
+ROLLUP_KEY = ("tenant_id", "day", "event_type", "status", "user_id", "shard")
+ROLLUP_SHARDS = 16
+
+
+def pick_shard() -> int:
+    return random.randrange(ROLLUP_SHARDS)
 
 
 def utc_day(at: ColumnElement[datetime]) -> ColumnElement[date]:
@@ -27,7 +33,7 @@ def rollup_user(
     return func.coalesce(assigned_to, actor_id, "")
 
 
-def rollup_upsert(events: CTE) -> CTE:
+def rollup_upsert(events: CTE, shard: int) -> CTE:
     """A CTE adding the events of `events` (an INSERT ... RETURNING CTE) to the rollup.
     Rows are grouped (one upsert per key) and sorted (concurrent batches take row locks
     in one order)."""
@@ -38,7 +44,9 @@ def rollup_upsert(events: CTE) -> CTE:
         func.coalesce(events.c.status, ""),
         rollup_user(events.c.assigned_to, events.c.actor_id),
     )
-    grouped = select(*keys, func.count()).group_by(*keys).order_by(*keys)
+    grouped = (
+        select(*keys, literal(shard, SmallInteger), func.count()).group_by(*keys).order_by(*keys)
+    )
     stmt = pg_insert(ActivityRollup).from_select([*ROLLUP_KEY, "count"], grouped)
     return stmt.on_conflict_do_update(
         index_elements=list(ROLLUP_KEY),
@@ -63,6 +71,7 @@ class ActivityRepository(Repository):
             event_type=event_type,
             status=status or "",
             user_id=user_id or "",
+            shard=pick_shard(),
             count=delta,
         )
         await self.session.execute(
@@ -76,26 +85,34 @@ class ActivityRepository(Repository):
         self, tenant_id: str, first: date, last: date, dimensions: Sequence[str]
     ) -> list[dict[str, Any]]:
         """Counts and distinct users per combination of `dimensions` (day, event_type,
-        status) over [first, last]."""
+        status) over [first, last]. Shards (and decrements from edits and deletes) are
+        summed per user first, so a user counts only where they still have events."""
         columns = {
             "day": ActivityRollup.day,
             "event_type": ActivityRollup.event_type,
             "status": ActivityRollup.status,
         }
-        group = [columns[d].label(d) for d in dimensions]
-        stmt = (
+        per_user = (
             select(
-                *group,
-                func.sum(ActivityRollup.count).label("count"),
-                func.count(func.distinct(ActivityRollup.user_id))
-                .filter(ActivityRollup.user_id != "")
-                .label("user_count"),
+                *(columns[d].label(d) for d in dimensions),
+                ActivityRollup.user_id,
+                func.sum(ActivityRollup.count).label("n"),
             )
             .where(
                 ActivityRollup.tenant_id == tenant_id,
                 ActivityRollup.day >= first,
                 ActivityRollup.day <= last,
-                ActivityRollup.count > 0,
+            )
+            .group_by(*(columns[d] for d in dimensions), ActivityRollup.user_id)
+            .having(func.sum(ActivityRollup.count) > 0)
+            .subquery("per_user")
+        )
+        group = [per_user.c[d] for d in dimensions]
+        stmt = (
+            select(
+                *group,
+                func.sum(per_user.c.n).label("count"),
+                func.count().filter(per_user.c.user_id != "").label("user_count"),
             )
             .group_by(*group)
             .order_by(*group)

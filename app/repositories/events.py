@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from app.models import Event, IdempotencyKey, Outbox, Stream, User
 from app.pagination import Cursor
-from app.repositories.activities import rollup_upsert
+from app.repositories.activities import pick_shard, rollup_upsert
 from app.repositories.base import Repository, newest_first
 
 # Private-use characters mark matches so the text can be HTML-escaped before they
@@ -271,7 +271,7 @@ class EventRepository(Repository):
             .select_from(events)
             .add_cte(outbox)
             .add_cte(counters)
-            .add_cte(rollup_upsert(events))
+            .add_cte(rollup_upsert(events, pick_shard()))
         )
         await self.session.execute(stmt)
 

@@ -24,9 +24,16 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=32), server_default="", nullable=False),
         sa.Column("user_id", sa.String(length=255), server_default="", nullable=False),
+        sa.Column("shard", sa.SmallInteger(), server_default="0", nullable=False),
         sa.Column("count", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint(
-            "tenant_id", "day", "event_type", "status", "user_id", name=op.f("pk_activity_rollup")
+            "tenant_id",
+            "day",
+            "event_type",
+            "status",
+            "user_id",
+            "shard",
+            name=op.f("pk_activity_rollup"),
         ),
     )
     op.create_index(
