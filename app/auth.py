@@ -83,8 +83,14 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 class TokenVerifier:
+    """Verifies tokens, remembering each good one until it expires: a client sends the
+    same token with every request, and a signature check costs more than the lookup."""
+
+    CACHE_LIMIT = 10_000
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self._keys: dict[str, Any] = {}
         if settings.jwt_public_key:
             self._keys.update(
@@ -94,6 +100,19 @@ class TokenVerifier:
             self._keys["HS256"] = settings.signing_secret()
 
     def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires = remembered
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= self.CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
             algorithm = header.get("alg")
@@ -112,7 +131,10 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(str(exc)) from exc
-        return principal_from_claims(claims)
+        exp = claims.get("exp")
+        # Without an exp claim (when not required), re-verify after a minute.
+        expires = float(exp) if isinstance(exp, int | float) else time.time() + 60
+        return principal_from_claims(claims), expires
 
 
 def mint_token(

@@ -27,7 +27,12 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
-        "pool_pre_ping": True,
+        # No pre-ping: with asyncpg it costs round trips on every checkout; a connection
+        # the server dropped fails its request once and is replaced.
+        "pool_recycle": 1800,
+        # Every session ends its transaction (commit, or rollback on close), so the pool
+        # need not roll back again on every check-in.
+        "pool_reset_on_return": None,
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,
         "connect_args": {"server_settings": {"timezone": "UTC", "application_name": "tidings"}},

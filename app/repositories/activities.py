@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CTE, Date, SmallInteger, cast, func, literal, select
+from sqlalchemy import CTE, Date, cast, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,7 +33,7 @@ def rollup_user(
     return func.coalesce(assigned_to, actor_id, "")
 
 
-def rollup_upsert(events: CTE, shard: int) -> CTE:
+def rollup_upsert(events: CTE, shard: ColumnElement[int]) -> CTE:
     """A CTE adding the events of `events` (an INSERT ... RETURNING CTE) to the rollup.
     Rows are grouped (one upsert per key) and sorted (concurrent batches take row locks
     in one order)."""
@@ -44,9 +44,7 @@ def rollup_upsert(events: CTE, shard: int) -> CTE:
         func.coalesce(events.c.status, ""),
         rollup_user(events.c.assigned_to, events.c.actor_id),
     )
-    grouped = (
-        select(*keys, literal(shard, SmallInteger), func.count()).group_by(*keys).order_by(*keys)
-    )
+    grouped = select(*keys, shard, func.count()).group_by(*keys).order_by(*keys)
     stmt = pg_insert(ActivityRollup).from_select([*ROLLUP_KEY, "count"], grouped)
     return stmt.on_conflict_do_update(
         index_elements=list(ROLLUP_KEY),

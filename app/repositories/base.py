@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, Table, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -12,6 +12,13 @@ from app.pagination import Cursor
 
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+def cast_table(model: type[Any]) -> Table:
+    """A mapped class's Core table (for statements the ORM must not reinterpret)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Repository:

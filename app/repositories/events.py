@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    SmallInteger,
     Text,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -22,13 +25,14 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnClause
 
 from app.models import Event, IdempotencyKey, Outbox, Stream, User
 from app.pagination import Cursor
 from app.repositories.activities import pick_shard, rollup_upsert
-from app.repositories.base import Repository, newest_first
+from app.repositories.base import Repository, cast_table, newest_first
 
 # Private-use characters mark matches so the text can be HTML-escaped before they
 # become <b> tags (stored text is not trusted markup).
@@ -68,6 +72,118 @@ def _view(*extra: Any) -> Select[Any]:
         .join(Stream, Stream.id == Event.stream_id)
         .outerjoin(User, and_(User.tenant_id == Event.tenant_id, User.id == Event.actor_id))
     )
+
+
+def _insert_events_statement() -> Select[Any]:
+    """events + outbox + stream counters + rollup from per-column arrays (see insert())."""
+    columns = cast_table(Event).c
+    source = (
+        func.unnest(
+            *(
+                bindparam(f"ev_{name}", type_=ARRAY(Text if name == "data" else columns[name].type))
+                for name in _INSERT_COLUMNS
+            )
+        )
+        .table_valued(*_INSERT_COLUMNS)
+        .render_derived(name="src")
+    )
+    values = [
+        cast(source.c.data, JSONB) if name == "data" else source.c[name] for name in _INSERT_COLUMNS
+    ]
+    events = (
+        pg_insert(Event)
+        .from_select(list(_INSERT_COLUMNS), select(*values))
+        .returning(
+            Event.id,
+            Event.occurred_at,
+            Event.tenant_id,
+            Event.stream_id,
+            Event.event_type,
+            Event.status,
+            Event.assigned_to,
+            Event.actor_id,
+        )
+        .cte("ev")
+    )
+    outbox = (
+        pg_insert(Outbox)
+        .from_select(
+            ["tenant_id", "event_id", "event_occurred_at", "stream_id"],
+            select(events.c.tenant_id, events.c.id, events.c.occurred_at, events.c.stream_id),
+        )
+        .cte("ob")
+    )
+    per_stream = (
+        select(
+            events.c.stream_id,
+            func.count().label("n"),
+            func.max(events.c.occurred_at).label("latest"),
+        )
+        .group_by(events.c.stream_id)
+        .subquery("per_stream")
+    )
+    counters = (
+        update(Stream)
+        .where(Stream.id == per_stream.c.stream_id)
+        .values(
+            event_count=Stream.event_count + per_stream.c.n,
+            last_event_at=func.greatest(Stream.last_event_at, per_stream.c.latest),
+        )
+        .cte("st")
+    )
+    return (
+        select(func.count())
+        .select_from(events)
+        .add_cte(outbox)
+        .add_cte(counters)
+        .add_cte(rollup_upsert(events, bindparam("shard", type_=SmallInteger)))
+    )
+
+
+def _claim_keys_statement() -> Any:
+    columns = cast_table(IdempotencyKey).c
+    names = ("key", "fingerprint", "event_id", "event_occurred_at")
+    params = ("keys", "fingerprints", "event_ids", "occurred")
+    source = (
+        func.unnest(
+            *(
+                bindparam(param, type_=ARRAY(columns[name].type))
+                for name, param in zip(names, params, strict=True)
+            )
+        )
+        .table_valued(*names)
+        .render_derived(name="src")
+    )
+    tenant = bindparam("tenant_id", type_=columns["tenant_id"].type)
+    # Core (the table, not the class): the ORM would take the parameters as bulk rows.
+    table = cast_table(IdempotencyKey)
+    return (
+        pg_insert(table)
+        .from_select(["tenant_id", *names], select(tenant, *(source.c[n] for n in names)))
+        .on_conflict_do_nothing()
+        .returning(table.c.key)
+    )
+
+
+_CLAIM_KEYS = _claim_keys_statement()
+_INSERT_COLUMNS = (
+    "id",
+    "occurred_at",
+    "created_at",
+    "tenant_id",
+    "stream_id",
+    "event_type",
+    "importance",
+    "actor_id",
+    "summary",
+    "description",
+    "data",
+    "is_system_generated",
+    "assigned_to",
+    "status",
+    "priority",
+)
+_INSERT_EVENTS = _insert_events_statement()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,24 +285,14 @@ class EventRepository(Repository):
         """
         if not claims:
             return set()
-        stmt = (
-            pg_insert(IdempotencyKey)
-            .values(
-                [
-                    {
-                        "tenant_id": tenant_id,
-                        "key": c.key,
-                        "fingerprint": c.fingerprint,
-                        "event_id": c.event_id,
-                        "event_occurred_at": c.occurred_at,
-                    }
-                    for c in claims
-                ]
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        )
-        return set(await self.session.scalars(stmt))
+        params = {
+            "tenant_id": tenant_id,
+            "keys": [c.key for c in claims],
+            "fingerprints": [c.fingerprint for c in claims],
+            "event_ids": [c.event_id for c in claims],
+            "occurred": [c.occurred_at for c in claims],
+        }
+        return set(await self.session.scalars(_CLAIM_KEYS, params))
 
     async def delete_idempotency_keys_before(self, before: datetime, limit: int) -> int:
         """Deletes up to `limit` keys created before `before`; returns how many."""
@@ -223,57 +329,17 @@ class EventRepository(Repository):
         """Inserts events with their outbox rows, bumps their streams' counters and adds
         them to the activity rollup, in one statement (one round trip).
 
-        Callers lock the streams first (StreamRepository.lock) when a batch spans several.
+        The rows travel as one array per column, so the statement has the same shape for
+        one event or a thousand: compiled once by SQLAlchemy, prepared once per
+        connection. Callers lock the streams first (StreamRepository.lock) when a batch
+        spans several.
         """
-        events = (
-            pg_insert(Event)
-            .values(list(rows))
-            .returning(
-                Event.id,
-                Event.occurred_at,
-                Event.tenant_id,
-                Event.stream_id,
-                Event.event_type,
-                Event.status,
-                Event.assigned_to,
-                Event.actor_id,
-            )
-            .cte("ev")
-        )
-        outbox = (
-            pg_insert(Outbox)
-            .from_select(
-                ["tenant_id", "event_id", "event_occurred_at", "stream_id"],
-                select(events.c.tenant_id, events.c.id, events.c.occurred_at, events.c.stream_id),
-            )
-            .cte("ob")
-        )
-        per_stream = (
-            select(
-                events.c.stream_id,
-                func.count().label("n"),
-                func.max(events.c.occurred_at).label("latest"),
-            )
-            .group_by(events.c.stream_id)
-            .subquery("per_stream")
-        )
-        counters = (
-            update(Stream)
-            .where(Stream.id == per_stream.c.stream_id)
-            .values(
-                event_count=Stream.event_count + per_stream.c.n,
-                last_event_at=func.greatest(Stream.last_event_at, per_stream.c.latest),
-            )
-            .cte("st")
-        )
-        stmt = (
-            select(func.count())
-            .select_from(events)
-            .add_cte(outbox)
-            .add_cte(counters)
-            .add_cte(rollup_upsert(events, pick_shard()))
-        )
-        await self.session.execute(stmt)
+        params: dict[str, Any] = {
+            f"ev_{name}": [row[name] for row in rows] for name in _INSERT_COLUMNS
+        }
+        params["ev_data"] = [orjson.dumps(row["data"]).decode() for row in rows]
+        params["shard"] = pick_shard()
+        await self.session.execute(_INSERT_EVENTS, params)
 
     async def get_view(self, tenant_id: str, event_id: uuid.UUID) -> Row[Any] | None:
         """The event as every read shows it; None when missing, foreign or deleted."""

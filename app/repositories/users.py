@@ -2,11 +2,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Row, Select, String, and_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.models import Tenant, User
 from app.repositories.base import Repository
+
+
+def _get_or_create_statement() -> Select[str, str | None, str | None, str | None]:
+    ids = bindparam("ids", type_=ARRAY(String))
+    tenant = bindparam("tenant_id", type_=String)
+    missing = (
+        pg_insert(User)
+        .from_select(["tenant_id", "id"], select(tenant, func.unnest(ids)))
+        .on_conflict_do_nothing()
+        .cte("missing")
+    )
+    return (
+        select(User.id, User.email, User.first_name, User.last_name)
+        .where(User.tenant_id == tenant, User.id == func.any(ids))
+        .add_cte(missing)
+    )
+
+
+# A fixed shape (one array parameter), so compiled once and prepared once per connection.
+_GET_OR_CREATE = _get_or_create_statement()
 
 
 class UserRepository(Repository):
@@ -56,12 +77,17 @@ class UserRepository(Repository):
         ).add_cte(tenant)
         await self.session.execute(stmt)
 
-    async def ensure_exist(self, tenant_id: str, user_ids: Iterable[str]) -> None:
-        """Creates bare rows for users known only by id (an `actor_id` sent by a host
-        back end before that user ever signed in)."""
-        rows = [{"tenant_id": tenant_id, "id": uid} for uid in set(user_ids)]
-        if rows:
-            await self.session.execute(pg_insert(User).values(rows).on_conflict_do_nothing())
+    async def get_or_create_many(
+        self, tenant_id: str, user_ids: Iterable[str]
+    ) -> dict[str, Row[str, str | None, str | None, str | None]]:
+        """The known users among `user_ids`, in one round trip that also creates bare rows
+        for the unknown ones (an `actor_id` sent by a host back end before that user ever
+        signed in); those are absent from the answer, as they have nothing to show yet."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        result = await self.session.execute(_GET_OR_CREATE, {"tenant_id": tenant_id, "ids": ids})
+        return {row.id: row for row in result}
 
     async def get_many(
         self, tenant_id: str, user_ids: Iterable[str]

@@ -410,9 +410,8 @@ class EventService:
             )
             others.discard(principal.user_id)
         if others:
-            users = UserRepository(session)
-            await users.ensure_exist(principal.tenant_id, others)
-            for uid, row in (await users.get_many(principal.tenant_id, others)).items():
+            found = await UserRepository(session).get_or_create_many(principal.tenant_id, others)
+            for uid, row in found.items():
                 actors[uid] = ActorView(uid, row.email, row.first_name, row.last_name)
         return actors
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, tzinfo
 
 import jwt
 import pytest
@@ -122,3 +123,24 @@ def test_production_refuses_placeholder_secret() -> None:
             database_url="postgresql://db/x",
             redis_url="redis://r:6379/0",
         )
+
+
+def test_verified_tokens_are_remembered_only_until_they_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings()
+    verifier = TokenVerifier(settings)
+    token = mint_token(settings, tenant_id="acme", user_id="u1", ttl_seconds=60)
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first  # served from memory
+    later = time.time() + 3600
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return datetime.fromtimestamp(later, tz)
+
+    monkeypatch.setattr("app.auth.time.time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", Later)
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(token)
