@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.ingest` (see docs/performance.md) and the data set loader."""
