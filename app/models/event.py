@@ -10,6 +10,7 @@ from sqlalchemy import (
     Computed,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -65,15 +66,16 @@ class Event(Base):
         ),
         # Led by the tenant (btree_gin) so the planner stays GIN-only (PERFORMANCE.md).
         Index("ix_events_tenant_id_search", "tenant_id", "search", postgresql_using="gin"),
+        ForeignKeyConstraint(
+            ["tenant_id", "stream_id"], ["streams.tenant_id", "streams.id"], ondelete="CASCADE"
+        ),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    stream_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("streams.id", ondelete="CASCADE"), nullable=False
-    )
+    stream_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     event_type: Mapped[str] = mapped_column(String(100), nullable=False)
     importance: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="2")
     actor_id: Mapped[str | None] = mapped_column(String(255))

@@ -28,6 +28,9 @@ class Stream(Base):
     __tablename__ = "streams"
     __table_args__ = (
         UniqueConstraint("tenant_id", "slug"),
+        # The target of events' (tenant_id, stream_id) key: an event's stream is always
+        # its tenant's, and deleting a stream finds its events through their index.
+        UniqueConstraint("tenant_id", "id"),
         # get_or_create_for_object's key: one stream per host object.
         Index(
             "uq_streams_tenant_id_object",

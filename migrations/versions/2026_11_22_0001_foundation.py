@@ -195,6 +195,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_streams")),
         sa.UniqueConstraint("tenant_id", "slug", name=op.f("uq_streams_tenant_id_slug")),
+        sa.UniqueConstraint("tenant_id", "id", name=op.f("uq_streams_tenant_id_id")),
     )
     op.create_index(
         "ix_streams_tenant_id_created_at",
@@ -282,9 +283,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
-            ["stream_id"],
-            ["streams.id"],
-            name=op.f("fk_events_stream_id_streams"),
+            ["tenant_id", "stream_id"],
+            ["streams.tenant_id", "streams.id"],
+            name=op.f("fk_events_tenant_id_streams"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", "occurred_at", name=op.f("pk_events")),
