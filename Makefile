@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint typecheck format check migrate bench lock clean
+.PHONY: help install run test lint typecheck format check migrate bench bench-timeline lock clean
 
 help:
 	@echo "make run        start Tidings on http://127.0.0.1:8000 (embedded PostgreSQL/Redis if unset)"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
-	@echo "make lint | typecheck | format | check | bench | migrate | lock | clean"
+	@echo "make lint | typecheck | format | check | bench | bench-timeline | migrate | lock | clean"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ migrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/tidings services -- $(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+bench-timeline: $(STAMP)
+	$(BIN)/tidings services -- $(BIN)/python -m bench.timeline $(BENCH_ARGS)
 
 # Re-pin every dependency (needs network); commit requirements.lock afterwards.
 lock: $(STAMP)

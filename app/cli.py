@@ -103,11 +103,9 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run the background worker (arq): fan-out, outbox sweeps and cron jobs."""
-    from arq.worker import run_worker
+    from app.workers.runner import run_forever
 
-    from app.workers.settings import WorkerSettings, redis_settings
-
-    run_worker(WorkerSettings, redis_settings=redis_settings(get_settings()))  # type: ignore[arg-type]
+    run_forever(get_settings())
 
 
 @cli.command()
@@ -257,10 +255,9 @@ def dev(
 
 async def _run_api_and_worker(settings: Settings, host: str, port: int) -> None:
     import uvicorn
-    from arq.worker import Worker
 
     from app.main import create_app
-    from app.workers.settings import WorkerSettings, redis_settings
+    from app.workers.runner import running_in_background
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -272,23 +269,8 @@ async def _run_api_and_worker(settings: Settings, host: str, port: int) -> None:
             log_level="warning",
         )
     )
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        cron_jobs=WorkerSettings.cron_jobs,
-        on_startup=WorkerSettings.on_startup,
-        on_shutdown=WorkerSettings.on_shutdown,
-        redis_settings=redis_settings(settings),
-        ctx={"settings": settings},
-        handle_signals=False,
-    )
-    worker_task = asyncio.create_task(worker.async_run())
-    try:
+    async with running_in_background(settings):
         await server.serve()
-    finally:
-        worker_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker_task
-        await worker.close()
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

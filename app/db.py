@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,6 +40,12 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     }
     options.update(overrides)
     return create_async_engine(settings.sqlalchemy_url, **options)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to PostgreSQL (readiness)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

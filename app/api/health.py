@@ -3,10 +3,10 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 from starlette.responses import Response
 
 from app.api.errors import problem_response
+from app.db import ping
 from app.logging import log
 
 router = APIRouter(tags=["operations"])
@@ -28,8 +28,7 @@ async def readyz(request: Request) -> dict[str, str] | Response:
     checks: dict[str, str] = {}
 
     async def database() -> None:
-        async with request.app.state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ping(request.app.state.engine)
 
     async def redis() -> None:
         await request.app.state.redis.ping()

@@ -1,8 +1,9 @@
 """Recording events (one, or a batch of up to 1000) and reading them back.
 
-One pipeline serves `add_event`, `POST /api/events/` and the batch: validate every item
-against its type, resolve (or create) the streams, claim idempotency keys, then write
-events, outbox rows and stream counters in one statement.
+One pipeline serves `add_event`, `POST /api/events/`, the timeline's POST and the batch:
+validate every item against its type, claim idempotency keys (a replay stops there),
+resolve (or create) the streams, then write events, outbox rows, stream counters and the
+activity rollup in one statement.
 """
 
 from __future__ import annotations
