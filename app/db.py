@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,10 +17,36 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.settings import Settings
+from app.settings import FanoutMode, Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT_KEY = "tidings.after_commit"
+_DELIVERY_KEY = "tidings.delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    tenant_id: str
+    event_id: uuid.UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How this session's new events reach feeds: fanned out in the same transaction
+    (sync), or handed to the workers after commit (async) through `enqueue`."""
+
+    mode: FanoutMode = FanoutMode.sync
+    enqueue: Callable[[Sequence[EventRef]], Awaitable[None]] | None = None
+
+
+def set_delivery(session: AsyncSession, delivery: Delivery) -> None:
+    session.info[_DELIVERY_KEY] = delivery
+
+
+def delivery(session: AsyncSession) -> Delivery:
+    found = session.info.get(_DELIVERY_KEY)
+    return found if isinstance(found, Delivery) else Delivery()
 
 
 def _json_dumps(value: Any) -> str:

@@ -4,7 +4,9 @@ from app.models.activity import ActivityRollup
 from app.models.base import Base
 from app.models.event import Event, IdempotencyKey, Outbox
 from app.models.event_type import EventType
+from app.models.feed import FeedCounter, FeedItem
 from app.models.stream import Stream
+from app.models.subscription import Subscription
 from app.models.tenant import Tenant, User
 
 __all__ = [
@@ -12,9 +14,12 @@ __all__ = [
     "Base",
     "Event",
     "EventType",
+    "FeedCounter",
+    "FeedItem",
     "IdempotencyKey",
     "Outbox",
     "Stream",
+    "Subscription",
     "Tenant",
     "User",
 ]

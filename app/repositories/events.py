@@ -80,16 +80,23 @@ def _insert_events_statement() -> Select[Any]:
     source = (
         func.unnest(
             *(
-                bindparam(f"ev_{name}", type_=ARRAY(Text if name == "data" else columns[name].type))
+                bindparam(
+                    f"ev_{name}", type_=ARRAY(Text if name in _AS_JSON else columns[name].type)
+                )
                 for name in _INSERT_COLUMNS
             )
         )
         .table_valued(*_INSERT_COLUMNS)
         .render_derived(name="src")
     )
-    values = [
-        cast(source.c.data, JSONB) if name == "data" else source.c[name] for name in _INSERT_COLUMNS
-    ]
+    # JSON columns travel as text: an array of arrays would not unnest row by row.
+    as_json = {
+        "data": cast(source.c.data, JSONB),
+        "recipients": literal_column(
+            "(SELECT array_agg(r) FROM jsonb_array_elements_text(src.recipients::jsonb) AS r)"
+        ),
+    }
+    values = [as_json.get(name, source.c[name]) for name in _INSERT_COLUMNS]
     events = (
         pg_insert(Event)
         .from_select(list(_INSERT_COLUMNS), select(*values))
@@ -182,7 +189,9 @@ _INSERT_COLUMNS = (
     "assigned_to",
     "status",
     "priority",
+    "recipients",
 )
+_AS_JSON = frozenset({"data", "recipients"})
 _INSERT_EVENTS = _insert_events_statement()
 
 
@@ -337,7 +346,10 @@ class EventRepository(Repository):
         params: dict[str, Any] = {
             f"ev_{name}": [row[name] for row in rows] for name in _INSERT_COLUMNS
         }
-        params["ev_data"] = [orjson.dumps(row["data"]).decode() for row in rows]
+        for name in _AS_JSON:
+            params[f"ev_{name}"] = [
+                None if row.get(name) is None else orjson.dumps(row[name]).decode() for row in rows
+            ]
         params["shard"] = pick_shard()
         await self.session.execute(_INSERT_EVENTS, params)
 

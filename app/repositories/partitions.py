@@ -7,7 +7,10 @@ from sqlalchemy import bindparam, text
 from app.repositories.base import Repository
 
 # (parent table, partition key) of every time-partitioned table.
-PARTITIONED_TABLES: tuple[tuple[str, str], ...] = (("events", "occurred_at"),)
+PARTITIONED_TABLES: tuple[tuple[str, str], ...] = (
+    ("events", "occurred_at"),
+    ("feed_items", "created_at"),
+)
 
 
 class PartitionRepository(Repository):

@@ -84,6 +84,11 @@ class EventFields(InputSchema):
     assigned_to: UserRef | None = None
     status: ActivityStatus | None = None
     priority: ActivityPriority | None = None
+    recipients: list[UserRef] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Users whose feed gets this event besides the stream's subscribers.",
+    )
 
     @model_validator(mode="after")
     def _one_payload(self) -> EventFields:

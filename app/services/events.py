@@ -21,6 +21,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db import EventRef
 from app.enums import Importance, StreamType
 from app.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.ids import new_id
@@ -39,6 +40,7 @@ from app.result import Err, Ok, Result
 from app.schemas.events import EventFields
 from app.services.event_catalog import render_summary
 from app.services.event_types import ResolvedType, event_type_service, unknown_type
+from app.services.feeds import feed_service
 from app.services.streams import canonical_object_type, stream_service
 
 RecordError = NotFound | Forbidden | ValidationFailed | InvalidState | Conflict
@@ -241,6 +243,10 @@ class EventService:
             if len(streams) > 1:
                 await StreamRepository(session).lock(sorted(streams))
             await EventRepository(session).insert([p.row for p in fresh])
+            await feed_service.deliver(
+                session,
+                [EventRef(p.row["tenant_id"], p.row["id"], p.row["occurred_at"]) for p in fresh],
+            )
         actors = await self._actors(session, actor, fresh)
         recorded = {p.index: Recorded(self._fresh_view(p, actors), replayed=False) for p in fresh}
         for index, replay in replays.items():
@@ -300,6 +306,7 @@ class EventService:
             "assigned_to": fields.assigned_to,
             "status": fields.status,
             "priority": fields.priority,
+            "recipients": sorted(set(fields.recipients)) if fields.recipients else None,
         }
         fingerprint = _fingerprint(target, fields) if fields.idempotency_key else ""
         return Ok(_Prepared(index, type_, row, fields.idempotency_key, fingerprint, target))

@@ -89,10 +89,10 @@ async def test_partitions_are_created_ahead_and_strays_move_out_of_default(
     assert await session.scalar(where) == "events_default"
 
     created = await partition_service.ensure_ahead(session, months_ahead=3, today=date(2031, 1, 20))
-    assert created == {"events": 5}  # 2030-12 .. 2031-04
+    assert created == {"events": 5, "feed_items": 5}  # 2030-12 .. 2031-04
     assert await session.scalar(where) == "events_p203102"
     again = await partition_service.ensure_ahead(session, months_ahead=3, today=date(2031, 1, 20))
-    assert again == {"events": 0}
+    assert again == {"events": 0, "feed_items": 0}
     # the moved row kept its generated search vector
     assert (
         await session.scalar(
@@ -122,6 +122,6 @@ async def test_maintenance_gives_backdated_events_their_own_partition(
         {"id": new_id(), "s": stream_id},
     )
     created = await partition_service.ensure_ahead(session, months_ahead=3)
-    assert created == {"events": 1}
+    assert created["events"] == 1
     where = text("SELECT tableoid::regclass::text FROM events WHERE tenant_id = 'history'")
     assert await session.scalar(where) == "events_p201907"

@@ -1,0 +1,260 @@
+"""Per-user feeds (seed 002) and subscriptions (seed 000): fan-out, reads, read marks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth import Principal
+from app.db import EventRef, after_commit, delivery
+from app.enums import Importance
+from app.errors import NotFound
+from app.ids import new_id
+from app.logging import log
+from app.models import FeedItem, Stream, Subscription
+from app.pagination import Page, PageRequest, page_of
+from app.repositories.feeds import (
+    FeedFilter,
+    FeedRepository,
+    OutboxRepository,
+    SubscriptionRepository,
+)
+from app.repositories.streams import StreamRepository
+from app.result import Err, Ok, Result
+from app.settings import FanoutMode
+
+FAN_OUT_CHUNK = 5_000
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    total_items: int
+    unread_count: int
+    activity_types: dict[str, int]
+    recent: list[FeedItem]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    subscription: Subscription
+    stream: Stream
+    unread_count: int
+
+
+class FeedService:
+    async def deliver(self, session: AsyncSession, events: Sequence[EventRef]) -> None:
+        """Gets newly recorded events to their recipients' feeds, the way this session is
+        configured: now, in the same transaction (sync), or by a worker after commit
+        (async; the outbox row makes sure of it even if the hand-over fails)."""
+        if not events:
+            return
+        how = delivery(session)
+        if how.mode is FanoutMode.sync or how.enqueue is None:
+            for event in events:
+                await self.fan_out(session, event)
+            await OutboxRepository(session).mark_processed(
+                [e.event_id for e in events], datetime.now(UTC)
+            )
+            return
+        enqueue = how.enqueue
+
+        async def hand_over() -> None:
+            await enqueue(list(events))
+
+        after_commit(session, hand_over)
+
+    async def fan_out(
+        self, session: AsyncSession, event: EventRef, *, chunk: int = FAN_OUT_CHUNK
+    ) -> int:
+        """Delivers one event to all its recipients in this transaction; returns how many
+        new feed items it made (0 on a re-run)."""
+        repo = FeedRepository(session)
+        after, total = "", 0
+        while True:
+            delivered, last = await repo.fan_out_chunk(
+                event.tenant_id, event.event_id, event.occurred_at, after=after, limit=chunk
+            )
+            total += delivered
+            if last is None:
+                return total
+            after = last
+
+    async def fan_out_committing(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        event: EventRef,
+        *,
+        chunk: int = FAN_OUT_CHUNK,
+    ) -> int:
+        """The worker's fan-out: one transaction per chunk, so a crash loses at most one
+        chunk of progress, then the outbox row is marked done. Safe to run again."""
+        after, total = "", 0
+        while True:
+            async with factory() as session, session.begin():
+                delivered, last = await FeedRepository(session).fan_out_chunk(
+                    event.tenant_id, event.event_id, event.occurred_at, after=after, limit=chunk
+                )
+            total += delivered
+            if last is None:
+                break
+            after = last
+        async with factory() as session, session.begin():
+            await OutboxRepository(session).mark_processed([event.event_id], datetime.now(UTC))
+        log.info("fanout.completed", event_id=str(event.event_id), delivered=total)
+        return total
+
+    async def page(
+        self, session: AsyncSession, *, actor: Principal, filters: FeedFilter, page: PageRequest
+    ) -> Page[FeedItem]:
+        repo = FeedRepository(session)
+        items = await repo.page(
+            actor.tenant_id,
+            actor.user_id,
+            filters,
+            cursor=page.cursor,
+            limit=page.page_size,
+            offset=page.offset,
+        )
+        if filters.counted_by_counters:
+            counters = await repo.counters(actor.tenant_id, actor.user_id)
+            wanted = filters.activity_types or list(counters)
+            picked = [counters.get(t, (0, 0)) for t in wanted]
+            if filters.is_read is None:
+                total = sum(t for t, _ in picked)
+            elif filters.is_read:
+                total = sum(t - u for t, u in picked)
+            else:
+                total = sum(u for _, u in picked)
+        else:
+            total = await repo.count(actor.tenant_id, actor.user_id, filters, cap=COUNT_CAP)
+        return page_of(items, total, page.page_size, lambda i: (i.created_at, i.id))
+
+    async def summary(self, session: AsyncSession, *, actor: Principal) -> FeedSummary:
+        """Seed 002's summary, from the counters (no rows counted) and the 5 newest items."""
+        repo = FeedRepository(session)
+        counters = await repo.counters(actor.tenant_id, actor.user_id)
+        recent = await repo.page(actor.tenant_id, actor.user_id, FeedFilter(), cursor=None, limit=5)
+        return FeedSummary(
+            total_items=sum(t for t, _ in counters.values()),
+            unread_count=sum(u for _, u in counters.values()),
+            activity_types={k: t for k, (t, _) in counters.items() if t},
+            recent=recent[:5],
+        )
+
+    async def mark_read(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        ids: Sequence[uuid.UUID] | None = None,
+        stream_id: uuid.UUID | None = None,
+    ) -> int:
+        """Marks the caller's own unread items read (others' ids simply match nothing)."""
+        return await FeedRepository(session).mark_read(
+            actor.tenant_id, actor.user_id, ids=ids, stream_id=stream_id
+        )
+
+    async def unread_total(self, session: AsyncSession, *, actor: Principal) -> int:
+        counters = await FeedRepository(session).counters(actor.tenant_id, actor.user_id)
+        return sum(u for _, u in counters.values())
+
+
+class SubscriptionService:
+    async def subscribe(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        slug: str,
+        subscription_type: str,
+        notify_email: bool,
+        notify_push: bool,
+        min_importance: Importance,
+    ) -> Result[tuple[SubscriptionView, bool], NotFound]:
+        """Follows (or re-configures) a stream; the stream's subscriber_count moves only
+        when a subscription is created, in the same transaction."""
+        stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
+        if stream is None:
+            return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+        repo = SubscriptionRepository(session)
+        subscription, created = await repo.upsert(
+            {
+                "id": new_id(),
+                "tenant_id": actor.tenant_id,
+                "user_id": actor.user_id,
+                "stream_id": stream.id,
+                "subscription_type": subscription_type,
+                "notify_email": notify_email,
+                "notify_push": notify_push,
+                "min_importance": int(min_importance),
+            }
+        )
+        if created:
+            await repo.bump_subscriber_count(stream.id, +1)
+            stream.subscriber_count += 1
+        return Ok((SubscriptionView(subscription, stream, 0), created))
+
+    async def unsubscribe(
+        self, session: AsyncSession, *, actor: Principal, slug: str
+    ) -> Result[bool, NotFound]:
+        stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
+        if stream is None:
+            return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+        repo = SubscriptionRepository(session)
+        removed = await repo.delete(actor.tenant_id, stream.id, actor.user_id)
+        if removed:
+            await repo.bump_subscriber_count(stream.id, -1)
+        return Ok(removed)
+
+    async def mark_stream_read(
+        self, session: AsyncSession, *, actor: Principal, slug: str
+    ) -> Result[int, NotFound]:
+        stream = await StreamRepository(session).get_by_slug(actor.tenant_id, slug)
+        if stream is None:
+            return Err(NotFound(f"stream {slug!r} not found", {"slug": slug}))
+        return Ok(await self._mark_read(session, actor, stream.id))
+
+    async def mark_subscription_read(
+        self, session: AsyncSession, *, actor: Principal, subscription_id: uuid.UUID
+    ) -> Result[int, NotFound]:
+        found = await SubscriptionRepository(session).get(
+            actor.tenant_id, actor.user_id, subscription_id
+        )
+        if found is None:
+            return Err(NotFound(f"subscription {subscription_id} not found"))
+        return Ok(await self._mark_read(session, actor, found[1].id))
+
+    async def _mark_read(
+        self, session: AsyncSession, actor: Principal, stream_id: uuid.UUID
+    ) -> int:
+        repo = SubscriptionRepository(session)
+        subscription = await repo.for_stream(actor.tenant_id, actor.user_id, stream_id)
+        if subscription is not None:
+            await repo.touch_read(subscription, datetime.now(UTC))
+        return await feed_service.mark_read(session, actor=actor, stream_id=stream_id)
+
+    async def mine(self, session: AsyncSession, *, actor: Principal) -> list[SubscriptionView]:
+        rows = await SubscriptionRepository(session).mine(actor.tenant_id, actor.user_id)
+        unread = await FeedRepository(session).unread_by_stream(actor.tenant_id, actor.user_id)
+        return [SubscriptionView(sub, stream, unread.get(stream.id, 0)) for sub, stream in rows]
+
+    async def get(
+        self, session: AsyncSession, *, actor: Principal, subscription_id: uuid.UUID
+    ) -> Result[SubscriptionView, NotFound]:
+        found = await SubscriptionRepository(session).get(
+            actor.tenant_id, actor.user_id, subscription_id
+        )
+        if found is None:
+            return Err(NotFound(f"subscription {subscription_id} not found"))
+        sub, stream = found
+        unread = await FeedRepository(session).unread_by_stream(actor.tenant_id, actor.user_id)
+        return Ok(SubscriptionView(sub, stream, unread.get(stream.id, 0)))
+
+
+feed_service = FeedService()
+subscription_service = SubscriptionService()
