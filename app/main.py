@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import activities, event_types, events, health, streams
+from app.api import activities, event_types, events, feeds, health, streams, subscriptions
 from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
-from app.db import create_engine, create_session_factory
+from app.db import Delivery, create_engine, create_session_factory
 from app.logging import configure_logging, log
-from app.settings import Settings, get_settings
+from app.settings import FanoutMode, Settings, get_settings
+from app.workers.queue import Queue
 
 DESCRIPTION = """
 Activity streams, per-object timelines, per-user feeds with read/unread tracking,
@@ -46,6 +47,8 @@ TAGS = [
         "name": "activities",
         "description": "Per-object timelines and the company-wide activities list (CRM).",
     },
+    {"name": "feed", "description": "Your activity feed with read/unread tracking (seed 002)."},
+    {"name": "subscriptions", "description": "Streams you follow (seed 000)."},
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 
@@ -145,12 +148,18 @@ def create_app(
                 raise RuntimeError("TIDINGS_REDIS_URL is not set and no embedded server is running")
             app.state.redis = Redis.from_url(settings.redis_url)
             owned.append(app.state.redis)
+        if settings.fanout_mode is FanoutMode.async_:
+            queue = await Queue.connect(settings)
+            owned.append(queue)
+            app.state.delivery = Delivery(FanoutMode.async_, queue.fan_out)
         try:
             yield
         finally:
             for resource in owned:
                 if isinstance(resource, Redis):
                     await resource.aclose()
+                elif isinstance(resource, Queue):
+                    await resource.close()
                 else:
                     await resource.dispose()
 
@@ -170,6 +179,7 @@ def create_app(
         create_session_factory(engine) if engine is not None else None
     )
     app.state.redis = redis
+    app.state.delivery = Delivery(FanoutMode.sync)
 
     install_error_handlers(app)
     for router in (
@@ -178,6 +188,8 @@ def create_app(
         events.router,
         event_types.router,
         activities.router,
+        feeds.router,
+        subscriptions.router,
     ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

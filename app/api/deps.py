@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.errors import ProblemError
 from app.auth import AuthError, Principal, TokenVerifier
-from app.db import after_commit, discard_after_commit, take_after_commit
+from app.db import after_commit, discard_after_commit, set_delivery, take_after_commit
 from app.logging import log
 from app.pagination import Cursor, PageRequest
 from app.services.users import user_service
@@ -29,6 +29,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent (scope
     "function"), rolled back on any exception; buffered side effects run after commit."""
     async with request.app.state.session_factory() as session:
+        set_delivery(session, request.app.state.delivery)
         try:
             yield session
             await session.commit()

@@ -10,13 +10,16 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from app.api.deps import CurrentUser, NumberedPaging, Paging, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.listing import list_body
+from app.api.subscriptions import subscription_read
 from app.enums import Importance, StreamType
 from app.repositories.events import EventFilter
 from app.repositories.streams import StreamFilter
 from app.schemas.common import PaginatedList
 from app.schemas.events import EventRead, EventSearchHit, StreamEventCreate
+from app.schemas.feeds import MarkReadResult, SubscribeBody, SubscriptionRead
 from app.schemas.streams import StreamCreate, StreamRead
 from app.services.events import StreamTarget, event_service
+from app.services.feeds import subscription_service
 from app.services.streams import stream_service
 
 router = APIRouter(prefix="/api/streams", tags=["streams"])
@@ -98,6 +101,23 @@ async def search_events(
 
 
 @router.get(
+    "/my_feed/",
+    summary="Events of the streams you follow",
+    description="Seed 000's personalised feed: events of your followed streams at or above "
+    "each subscription's `min_importance` (muted ones excluded), newest first, keyset paged.",
+    response_model=PaginatedList[EventRead],
+    responses=problem_responses(401, 422),
+)
+async def my_feed(
+    request: Request, session: Session, user: CurrentUser, paging: Paging
+) -> dict[str, Any]:
+    page = await event_service.page(
+        session, user.tenant_id, None, EventFilter(subscriber=user.user_id), paging
+    )
+    return list_body(request, page, paging, [EventRead.model_validate(v) for v in page.items])
+
+
+@router.get(
     "/{slug}/",
     summary="Get a stream",
     response_model=StreamRead,
@@ -172,3 +192,60 @@ async def stream_events(
         )
     )
     return list_body(request, page, paging, [EventRead.model_validate(v) for v in page.items])
+
+
+@router.post(
+    "/{slug}/subscribe/",
+    summary="Follow a stream",
+    description="Creates or updates your subscription (seed 000's `subscribe`): 201 when "
+    "new, 200 when an existing one was updated. Events at or above `min_importance` reach "
+    "your feed from now on.",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubscriptionRead,
+    responses={
+        200: {"description": "An existing subscription was updated"},
+        **problem_responses(401, 404, 422),
+    },
+)
+async def subscribe(
+    slug: SlugPath, body: SubscribeBody, session: Session, user: CurrentUser, response: Response
+) -> SubscriptionRead:
+    view, created = unwrap(
+        await subscription_service.subscribe(
+            session,
+            actor=user,
+            slug=slug,
+            subscription_type=body.subscription_type,
+            notify_email=body.notify_email,
+            notify_push=body.notify_push,
+            min_importance=Importance.parse(body.min_importance),
+        )
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return subscription_read(view)
+
+
+@router.post(
+    "/{slug}/unsubscribe/",
+    summary="Stop following a stream",
+    response_model=MarkReadResult,
+    responses=problem_responses(401, 404),
+)
+async def unsubscribe(slug: SlugPath, session: Session, user: CurrentUser) -> MarkReadResult:
+    removed = unwrap(await subscription_service.unsubscribe(session, actor=user, slug=slug))
+    message = "Unsubscribed" if removed else "Not subscribed"
+    return MarkReadResult(message=message, updated_count=int(removed))
+
+
+@router.post(
+    "/{slug}/mark_read/",
+    summary="Mark a stream read",
+    description="Marks your feed items from this stream read and sets the subscription's "
+    "`last_read_at`.",
+    response_model=MarkReadResult,
+    responses=problem_responses(401, 404),
+)
+async def mark_stream_read(slug: SlugPath, session: Session, user: CurrentUser) -> MarkReadResult:
+    count = unwrap(await subscription_service.mark_stream_read(session, actor=user, slug=slug))
+    return MarkReadResult(message=f"Marked {count} items as read", updated_count=count)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -29,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnClause
 
-from app.models import Event, IdempotencyKey, Outbox, Stream, User
+from app.models import Event, IdempotencyKey, Outbox, Stream, Subscription, User
 from app.pagination import Cursor
 from app.repositories.activities import pick_shard, rollup_upsert
 from app.repositories.base import Repository, cast_table, newest_first
@@ -219,6 +220,7 @@ class EventFilter:
     status: str | None = None
     priority: str | None = None
     text: str | None = None
+    subscriber: str | None = None  # only streams this user follows, at their min importance
 
     @property
     def touches_stream(self) -> bool:
@@ -262,6 +264,16 @@ def _conditions(tenant_id: str, f: EventFilter) -> list[ColumnElement[bool]]:
         conditions.append(Event.priority == f.priority)
     if f.text is not None:
         conditions.append(Event.search.op("@@")(text_query(f.text)))
+    if f.subscriber is not None:
+        conditions.append(
+            exists().where(
+                Subscription.tenant_id == Event.tenant_id,
+                Subscription.stream_id == Event.stream_id,
+                Subscription.user_id == f.subscriber,
+                Subscription.subscription_type != "mute",
+                Subscription.min_importance <= Event.importance,
+            )
+        )
     return conditions
 
 

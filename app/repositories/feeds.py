@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row, Select, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from app.db import EventRef
 from app.models import FeedCounter, FeedItem, Outbox, Stream, Subscription
 from app.pagination import Cursor
 from app.repositories.base import Repository, newest_first
@@ -266,6 +267,19 @@ class SubscriptionRepository(Repository):
 
 
 class OutboxRepository(Repository):
+    async def pending(self, before: datetime, limit: int) -> list[EventRef]:
+        result = await self.session.execute(
+            select(Outbox.tenant_id, Outbox.event_id, Outbox.event_occurred_at)
+            .where(
+                Outbox.processed_at.is_(None),
+                Outbox.kind == "created",
+                Outbox.created_at < before,
+            )
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        return [EventRef(r.tenant_id, r.event_id, r.event_occurred_at) for r in result]
+
     async def mark_processed(self, event_ids: Sequence[uuid.UUID], at: datetime) -> None:
         await self.session.execute(
             update(Outbox)

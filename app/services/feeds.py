@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -108,6 +108,13 @@ class FeedService:
         log.info("fanout.completed", event_id=str(event.event_id), delivered=total)
         return total
 
+    async def pending(
+        self, session: AsyncSession, *, older_than: timedelta, limit: int
+    ) -> list[EventRef]:
+        """Events recorded more than `older_than` ago whose fan-out has not completed."""
+        before = datetime.now(UTC) - older_than
+        return await OutboxRepository(session).pending(before, limit)
+
     async def page(
         self, session: AsyncSession, *, actor: Principal, filters: FeedFilter, page: PageRequest
     ) -> Page[FeedItem]:
@@ -159,9 +166,10 @@ class FeedService:
             actor.tenant_id, actor.user_id, ids=ids, stream_id=stream_id
         )
 
-    async def unread_total(self, session: AsyncSession, *, actor: Principal) -> int:
+    async def unread_by_type(self, session: AsyncSession, *, actor: Principal) -> dict[str, int]:
+        """Unread items per activity type, from the counters (no rows counted)."""
         counters = await FeedRepository(session).counters(actor.tenant_id, actor.user_id)
-        return sum(u for _, u in counters.values())
+        return {k: u for k, (_, u) in counters.items() if u}
 
 
 class SubscriptionService:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from arq.worker import Worker, run_worker
 
 from app.settings import Settings
-from app.workers.settings import WorkerSettings, redis_settings
+from app.workers.queue import redis_settings
+from app.workers.settings import WorkerSettings
 
 
 def run_forever(settings: Settings) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from arq import cron
-from arq.connections import RedisSettings
+from arq import cron, func
 
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
+from app.workers.fanout import MAX_TRIES, fan_out, sweep_outbox
 from app.workers.maintenance import expire_idempotency_keys, maintain_partitions
 
 
@@ -25,17 +25,19 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["engine"].dispose()
 
 
-def redis_settings(settings: Settings) -> RedisSettings:
-    if settings.redis_url is None:
-        raise RuntimeError("TIDINGS_REDIS_URL is not set and no embedded server is running")
-    return RedisSettings.from_dsn(settings.redis_url)
-
-
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [maintain_partitions, expire_idempotency_keys]
+    functions: ClassVar[list[Any]] = [
+        # keep_result=0: a finished fan-out leaves no result behind, so the sweeper may
+        # queue the same event again if its outbox row is somehow still pending.
+        func(fan_out, max_tries=MAX_TRIES, keep_result=0),
+        sweep_outbox,
+        maintain_partitions,
+        expire_idempotency_keys,
+    ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(maintain_partitions, hour={3}, minute={17}, run_at_startup=True, unique=True),
         cron(expire_idempotency_keys, minute={41}, unique=True),
+        cron(sweep_outbox, second={0}, unique=True, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown
