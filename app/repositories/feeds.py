@@ -201,9 +201,11 @@ class SubscriptionRepository(Repository):
         upsert = stmt.on_conflict_do_update(
             index_elements=[Subscription.tenant_id, Subscription.stream_id, Subscription.user_id],
             set_={**changed, "updated_at": func.now()},
-        ).returning(Subscription, text("(xmax = 0) AS inserted"))
-        row = (await self.session.execute(upsert)).one()
-        return row[0], bool(row[1])
+        ).returning(Subscription)
+        result = await self.session.scalars(upsert, execution_options={"populate_existing": True})
+        subscription = result.one()
+        # The row keeps its first id: ours came back only if this call inserted it.
+        return subscription, subscription.id == values["id"]
 
     async def delete(self, tenant_id: str, stream_id: uuid.UUID, user_id: str) -> bool:
         result = await self.session.execute(

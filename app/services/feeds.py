@@ -204,7 +204,6 @@ class SubscriptionService:
         )
         if created:
             await repo.bump_subscriber_count(stream.id, +1)
-            stream.subscriber_count += 1
         return Ok((SubscriptionView(subscription, stream, 0), created))
 
     async def unsubscribe(

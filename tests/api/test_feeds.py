@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests.conftest import Tokens
+from tests.factories import add_event, create_stream
+
+FEED = "/api/events/activity-feed/"
+SEED_002_KEYS = {
+    "id",
+    "activity_type",
+    "activity_type_display",
+    "title",
+    "description",
+    "is_read",
+    "read_at",
+    "created_at",
+    "age_display",
+    "data",
+    "target_type",
+    "target_id",
+}
+
+
+async def subscribe(
+    client: AsyncClient, headers: dict[str, str], slug: str, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(f"/api/streams/{slug}/subscribe/", json=body, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def feed(client: AsyncClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    response = await client.get(FEED, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_subscribers_get_events_in_their_feed(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    bob = tokens.headers("bob")
+    stream = await create_stream(client, auth, name="Site", object_type="project", object_id="9")
+    sub = await subscribe(
+        client,
+        bob,
+        stream["slug"],
+        subscription_type="FOLLOW",
+        min_importance="NORMAL",
+        notify_email=True,
+    )
+    assert (sub["subscription_type"], sub["min_importance"], sub["notify_email"]) == (
+        "follow",
+        "normal",
+        True,
+    )
+    await add_event(
+        client,
+        auth,
+        stream["slug"],
+        event_type="milestone_completed",
+        metadata={"name": "Foundation"},
+    )
+    await add_event(client, auth, stream["slug"], importance="low", summary="minor")
+
+    body = await feed(client, bob)
+    assert body["count"] == 1
+    item = body["results"][0]
+    assert SEED_002_KEYS <= set(item)
+    assert item["activity_type"] == "milestone_completed"
+    assert item["activity_type_display"] == "Milestone completed"
+    assert item["title"] == "Milestone completed: Foundation"
+    assert (item["is_read"], item["read_at"]) == (False, None)
+    assert item["age_display"] == "just now"
+    assert (item["target_type"], item["target_id"]) == ("project", "9")
+    # the author did not subscribe: nothing in their feed
+    assert (await feed(client, auth))["count"] == 0
+
+
+async def test_subscribe_again_updates_and_counts_once(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    stream = await create_stream(client, auth)
+    bob = tokens.headers("bob")
+    first = await client.post(f"/api/streams/{stream['slug']}/subscribe/", json={}, headers=bob)
+    again = await client.post(
+        f"/api/streams/{stream['slug']}/subscribe/",
+        json={"subscription_type": "watch"},
+        headers=bob,
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    await subscribe(client, tokens.headers("carol"), stream["slug"])
+    current = (await client.get(f"/api/streams/{stream['slug']}/", headers=auth)).json()
+    assert current["subscriber_count"] == 2
+    gone = await client.post(f"/api/streams/{stream['slug']}/unsubscribe/", headers=bob)
+    assert gone.json() == {"message": "Unsubscribed", "updated_count": 1}
+    twice = await client.post(f"/api/streams/{stream['slug']}/unsubscribe/", headers=bob)
+    assert twice.json()["updated_count"] == 0
+    current = (await client.get(f"/api/streams/{stream['slug']}/", headers=auth)).json()
+    assert current["subscriber_count"] == 1
+
+
+async def test_muted_subscribers_and_named_recipients(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    stream = await create_stream(client, auth)
+    await subscribe(client, tokens.headers("muted"), stream["slug"], subscription_type="mute")
+    await add_event(client, auth, stream["slug"], recipients=["dave", "erin"])
+    assert (await feed(client, tokens.headers("muted")))["count"] == 0
+    assert (await feed(client, tokens.headers("dave")))["count"] == 1
+    assert (await feed(client, tokens.headers("erin")))["count"] == 1
+
+
+async def test_mark_read_and_counts(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    stream = await create_stream(client, auth)
+    bob = tokens.headers("bob")
+    await subscribe(client, bob, stream["slug"])
+    for n in range(4):
+        await add_event(client, auth, stream["slug"], summary=f"e{n}")
+    await add_event(client, auth, stream["slug"], event_type="note", metadata={"text": "n"})
+    items = (await feed(client, bob))["results"]
+    summary = (await client.get(f"{FEED}summary/", headers=bob)).json()
+    assert (summary["total_items"], summary["unread_count"], summary["read_count"]) == (5, 5, 0)
+    assert summary["activity_types"] == {"note": 1, "project_updated": 4}
+    assert len(summary["recent_activity"]) == 5
+
+    ids = [items[0]["id"], items[1]["id"]]
+    marked = await client.post(f"{FEED}mark-read/", json={"activity_ids": ids}, headers=bob)
+    assert marked.json() == {"message": "Marked 2 items as read", "updated_count": 2}
+    again = await client.post(f"{FEED}mark-read/", json={"activity_ids": ids}, headers=bob)
+    assert again.json()["updated_count"] == 0
+    # someone else's ids change nothing
+    theirs = await client.post(
+        f"{FEED}mark-read/", json={"activity_ids": [items[2]["id"]]}, headers=auth
+    )
+    assert theirs.json()["updated_count"] == 0
+
+    assert (await feed(client, bob, is_read="false"))["count"] == 3
+    assert (await feed(client, bob, is_read="true"))["count"] == 2
+    assert (await feed(client, bob, activity_type="note"))["count"] == 1
+    counts = (await client.get("/api/subscriptions/unread_counts/", headers=bob)).json()
+    assert counts["total_unread"] == 3
+    assert sum(counts["by_type"].values()) == 3
+    assert counts["subscriptions"][0]["unread_count"] == 3
+
+    everything = await client.post(f"{FEED}mark-read/", json={"mark_all": True}, headers=bob)
+    assert everything.json()["updated_count"] == 3
+    summary = (await client.get(f"{FEED}summary/", headers=bob)).json()
+    assert (summary["unread_count"], summary["read_count"]) == (0, 5)
+    read = (await feed(client, bob))["results"][0]
+    assert read["is_read"] is True
+    assert read["read_at"] is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"mark_all": True, "activity_ids": []},
+        {"activity_ids": ["not-a-uuid"]},
+        {"activity_ids": [str(uuid.uuid4()) for _ in range(1001)]},
+        {"mark_all": "yes please"},
+    ],
+)
+async def test_bad_mark_read_bodies_are_422(
+    client: AsyncClient, auth: dict[str, str], body: dict[str, Any]
+) -> None:
+    response = await client.post(f"{FEED}mark-read/", json=body, headers=auth)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_stream_mark_read_and_subscription_endpoints(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str], outsider: dict[str, str]
+) -> None:
+    bob = tokens.headers("bob")
+    a = await create_stream(client, auth, name="A")
+    b = await create_stream(client, auth, name="B")
+    sub_a = await subscribe(client, bob, a["slug"])
+    await subscribe(client, bob, b["slug"])
+    await add_event(client, auth, a["slug"])
+    await add_event(client, auth, b["slug"])
+
+    marked = await client.post(f"/api/streams/{a['slug']}/mark_read/", headers=bob)
+    assert marked.json()["updated_count"] == 1
+    listed = (await client.get("/api/subscriptions/", headers=bob)).json()
+    assert listed["count"] == 2
+    unread = {s["stream"]: s["unread_count"] for s in listed["results"]}
+    assert unread == {a["slug"]: 0, b["slug"]: 1}
+    one = (await client.get(f"/api/subscriptions/{sub_a['id']}/", headers=bob)).json()
+    assert one["last_read_at"] is not None
+    by_id = await client.post(
+        f"/api/subscriptions/{listed['results'][0]['id']}/mark_read/", headers=bob
+    )
+    assert by_id.status_code == 200
+
+    dashboard = (await client.get("/api/subscriptions/dashboard/", headers=bob)).json()
+    assert dashboard["subscription_count"] == 2
+    assert dashboard["total_unread"] == 0
+    assert len(dashboard["recent_events"]) == 2
+    assert dashboard["assigned_milestones"] == []
+
+    assert (
+        await client.get(f"/api/subscriptions/{sub_a['id']}/", headers=outsider)
+    ).status_code == 404
+    assert (await client.get(f"/api/subscriptions/{sub_a['id']}/", headers=auth)).status_code == 404
+    assert (
+        await client.post(f"/api/streams/{a['slug']}/subscribe/", json={}, headers=outsider)
+    ).status_code == 404
+
+
+async def test_my_feed_follows_importance_and_mutes(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    bob = tokens.headers("bob")
+    loud = await create_stream(client, auth, name="Loud")
+    quiet = await create_stream(client, auth, name="Quiet")
+    muted = await create_stream(client, auth, name="Muted")
+    other = await create_stream(client, auth, name="Other")
+    await subscribe(client, bob, loud["slug"])
+    await subscribe(client, bob, quiet["slug"], min_importance="high")
+    await subscribe(client, bob, muted["slug"], subscription_type="mute")
+    await add_event(client, auth, loud["slug"], summary="loud low", importance="low")
+    await add_event(client, auth, quiet["slug"], summary="quiet normal")
+    await add_event(client, auth, quiet["slug"], summary="quiet critical", importance="critical")
+    await add_event(client, auth, muted["slug"], summary="muted")
+    await add_event(client, auth, other["slug"], summary="other")
+    body = (await client.get("/api/streams/my_feed/", headers=bob)).json()
+    assert [e["summary"] for e in body["results"]] == ["quiet critical", "loud low"]
+    assert body["count"] == 2
+
+
+async def test_bad_subscribe_bodies_are_422(client: AsyncClient, auth: dict[str, str]) -> None:
+    stream = await create_stream(client, auth)
+    for body in (
+        {"subscription_type": "stalk"},
+        {"min_importance": "vital"},
+        {"notify_email": "often"},
+        {"extra": 1},
+    ):
+        response = await client.post(
+            f"/api/streams/{stream['slug']}/subscribe/", json=body, headers=auth
+        )
+        assert response.status_code == 422, body
