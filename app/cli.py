@@ -11,13 +11,16 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
 from app.settings import Environment, Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.services.feeds import Backfill
 
 cli = typer.Typer(
     help="Tidings: activity streams, feeds, milestones and live updates.",
@@ -171,6 +174,51 @@ def demo() -> None:
         raise typer.Exit(2)
     count = asyncio.run(_load_demo(settings))
     console.print(f"demo data: {count} new events")
+
+
+@cli.command("populate-activity-feeds")
+def populate_activity_feeds(
+    user_id: Annotated[str | None, typer.Option(help="Only this user.")] = None,
+    days_back: Annotated[int, typer.Option(min=1, max=3650, help="How far back.")] = 30,
+    dry_run: Annotated[bool, typer.Option(help="Count what would be created.")] = False,
+) -> None:
+    """Fill feeds with the events of followed streams that they lack (seed 002)."""
+    settings = get_settings()
+    if settings.database_url is None:
+        console.print("[red]TIDINGS_DATABASE_URL is not set[/red]")
+        raise typer.Exit(2)
+    done = asyncio.run(_populate(settings, user_id, days_back, dry_run))
+    verb = "would create" if dry_run else "created"
+    for item in done:
+        console.print(f"{item.tenant_id}/{item.user_id}: {verb} {item.created}")
+    console.print(f"[bold]{len(done)} users, {verb} {sum(d.created for d in done)} items[/bold]")
+
+
+async def _populate(
+    settings: Settings, user_id: str | None, days_back: int, dry_run: bool
+) -> list[Backfill]:
+    from rich.progress import Progress
+
+    from app.db import create_engine, create_session_factory
+    from app.services.feeds import feed_service
+
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("populating", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return await feed_service.populate(
+                create_session_factory(engine),
+                user_id=user_id,
+                days_back=days_back,
+                dry_run=dry_run,
+                progress=advance,
+            )
+    finally:
+        await engine.dispose()
 
 
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -5,24 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 
 from app.api.activities import Window
 from app.api.deps import CurrentUser, Paging, Session
-from app.api.errors import problem_responses
+from app.api.errors import problem_responses, unwrap
 from app.api.listing import list_body
 from app.api.streams import EventTypesQuery, split_types
 from app.models import FeedItem
 from app.repositories.feeds import FeedFilter
+from app.schemas.events import EventFields
 from app.schemas.feeds import (
     FeedItemRead,
     FeedList,
     FeedSummaryRead,
+    GenerateBody,
+    GenerateResult,
     MarkReadBody,
     MarkReadResult,
+    NotifyBody,
+    NotifyResult,
 )
 from app.services.event_types import event_type_service
 from app.services.feeds import feed_service
+from app.services.notifications import notification_service
 
 router = APIRouter(prefix="/api/events/activity-feed", tags=["feed"])
 
@@ -130,3 +136,56 @@ async def mark_read(body: MarkReadBody, session: Session, user: CurrentUser) -> 
         session, actor=user, ids=None if body.mark_all else body.activity_ids or []
     )
     return MarkReadResult(message=f"Marked {count} items as read", updated_count=count)
+
+
+@router.post(
+    "/generate/",
+    summary="Backfill a user's feed (admin)",
+    description="Seed 002's `generate`: delivers the events of the streams the user "
+    "follows from the last `days_back` days that their feed lacks.",
+    response_model=GenerateResult,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def generate(body: GenerateBody, session: Session, user: CurrentUser) -> GenerateResult:
+    done = unwrap(
+        await feed_service.generate(
+            session, actor=user, user_id=body.user_id, days_back=body.days_back
+        ),
+        location="body",
+    )
+    return GenerateResult(
+        message=f"Generated {done.created} activity feed items for user {done.user_id}",
+        created_count=done.created,
+        date_range={"start": done.start, "end": done.end},
+    )
+
+
+@router.post(
+    "/notify/",
+    summary="Send a notification (admin or service)",
+    description="Creates a feed item for each of `user_ids` and/or every subscriber of "
+    "`stream`, through the same fan-out as events (it is recorded as an event of "
+    "`activity_type`, validated against that type's schema).",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NotifyResult,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def notify(body: NotifyBody, session: Session, user: CurrentUser) -> NotifyResult:
+    fields = EventFields.model_validate(
+        {
+            "event_type": body.activity_type,
+            "summary": body.title,
+            "description": body.description,
+            "data": body.data,
+            "importance": body.importance,
+            "idempotency_key": body.idempotency_key,
+            "recipients": body.user_ids,
+        }
+    )
+    notified = unwrap(
+        await notification_service.notify(session, actor=user, slug=body.stream, fields=fields),
+        location="body",
+    )
+    return NotifyResult(
+        message="Notification sent", event_id=notified.event.id, stream=notified.event.stream
+    )

@@ -80,6 +80,46 @@ SELECT count(*) FROM marked
 )
 
 
+# The events of a user's followed streams since a time (at each subscription's minimum
+# importance) that are not in their feed yet: what populate/generate backfill.
+_MISSING = """
+    FROM subscriptions sub
+    JOIN events e ON e.tenant_id = sub.tenant_id AND e.stream_id = sub.stream_id
+    JOIN streams s ON s.tenant_id = e.tenant_id AND s.id = e.stream_id
+   WHERE sub.tenant_id = :tenant_id AND sub.user_id = :user_id
+     AND sub.subscription_type <> 'mute' AND e.importance >= sub.min_importance
+     AND NOT e.is_deleted AND e.occurred_at >= :since
+"""
+BACKFILL = text(
+    f"""
+WITH delivered AS (
+    INSERT INTO feed_items (id, created_at, tenant_id, user_id, event_id, stream_id,
+                            activity_type, title, description, data, target_type, target_id)
+    SELECT gen_random_uuid(), e.occurred_at, e.tenant_id, sub.user_id, e.id, e.stream_id,
+           e.event_type, e.summary, e.description, e.data, s.object_type, s.object_id
+    {_MISSING}
+    ON CONFLICT DO NOTHING
+    RETURNING activity_type
+), counted AS (
+    INSERT INTO feed_counters AS c (tenant_id, user_id, activity_type, total, unread)
+    SELECT :tenant_id, :user_id, activity_type, count(*), count(*)
+      FROM delivered GROUP BY activity_type ORDER BY activity_type
+    ON CONFLICT (tenant_id, user_id, activity_type)
+    DO UPDATE SET total = c.total + EXCLUDED.total, unread = c.unread + EXCLUDED.unread
+)
+SELECT count(*) FROM delivered
+"""
+)
+BACKFILL_DRY_RUN = text(
+    f"""
+SELECT count(*) {_MISSING}
+   AND NOT EXISTS (SELECT 1 FROM feed_items f
+                    WHERE f.tenant_id = e.tenant_id AND f.user_id = sub.user_id
+                      AND f.event_id = e.id AND f.created_at = e.occurred_at)
+"""
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FeedFilter:
     activity_types: Sequence[str] = ()
@@ -128,6 +168,29 @@ class FeedRepository(Repository):
             "stream_id": stream_id,
         }
         return int(await self.session.scalar(MARK_READ, params) or 0)
+
+    async def backfill(
+        self, tenant_id: str, user_id: str, since: datetime, *, dry_run: bool = False
+    ) -> int:
+        """Delivers (or, dry, counts) the followed streams' events since `since` that the
+        user's feed lacks."""
+        params = {"tenant_id": tenant_id, "user_id": user_id, "since": since}
+        statement = BACKFILL_DRY_RUN if dry_run else BACKFILL
+        return int(await self.session.scalar(statement, params) or 0)
+
+    async def subscribers(
+        self, tenant_id: str | None, user_id: str | None
+    ) -> list[tuple[str, str]]:
+        """(tenant, user) of everyone with a subscription, optionally narrowed."""
+        stmt = select(Subscription.tenant_id, Subscription.user_id).distinct()
+        if tenant_id is not None:
+            stmt = stmt.where(Subscription.tenant_id == tenant_id)
+        if user_id is not None:
+            stmt = stmt.where(Subscription.user_id == user_id)
+        result = await self.session.execute(
+            stmt.order_by(Subscription.tenant_id, Subscription.user_id)
+        )
+        return [(row.tenant_id, row.user_id) for row in result]
 
     def _conditions(self, tenant_id: str, user_id: str, f: FeedFilter) -> list[Any]:
         conditions: list[Any] = [FeedItem.tenant_id == tenant_id, FeedItem.user_id == user_id]

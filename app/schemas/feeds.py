@@ -8,8 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
-from app.schemas.common import InputSchema, Schema
-from app.schemas.events import EventRead, ImportanceName
+from app.schemas.common import InputSchema, JsonObject, Schema, Text
+from app.schemas.events import (
+    EventRead,
+    EventTypeKey,
+    IdempotencyKeyStr,
+    ImportanceName,
+    UserRef,
+)
 
 MAX_MARK_IDS = 1000
 
@@ -161,3 +167,52 @@ class MarkReadBody(InputSchema):
 class MarkReadResult(Schema):
     message: str
     updated_count: int
+
+
+class GenerateBody(InputSchema):
+    user_id: Annotated[str, Field(min_length=1, max_length=255)]
+    days_back: int = Field(default=30, ge=1, le=3650)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "123", "days_back": 30}]})
+
+
+class GenerateResult(Schema):
+    message: str
+    created_count: int
+    date_range: dict[str, datetime]
+
+
+class NotifyBody(InputSchema):
+    """A direct notification: to `user_ids`, to every subscriber of `stream`, or both."""
+
+    user_ids: list[UserRef] | None = Field(default=None, min_length=1, max_length=1000)
+    stream: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="A stream's slug: its subscribers are notified too."
+    )
+    activity_type: EventTypeKey = Field(
+        description="An event type, e.g. fast_reminder or devotional_available."
+    )
+    title: Annotated[Text, Field(min_length=1, max_length=500)]
+    description: Annotated[Text, Field(max_length=20_000)] = ""
+    data: JsonObject | None = None
+    importance: ImportanceName | None = None
+    idempotency_key: IdempotencyKeyStr | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_ids": ["u1", "u2"],
+                    "activity_type": "fast_reminder",
+                    "title": "Great Lent starts tomorrow",
+                    "data": {"fast_name": "Great Lent Fast"},
+                }
+            ]
+        }
+    )
+
+
+class NotifyResult(Schema):
+    message: str
+    event_id: uuid.UUID
+    stream: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal
 from app.db import EventRef, after_commit, delivery
 from app.enums import Importance
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
 from app.ids import new_id
 from app.logging import log
 from app.models import FeedItem, Stream, Subscription
@@ -24,6 +24,7 @@ from app.repositories.feeds import (
     SubscriptionRepository,
 )
 from app.repositories.streams import StreamRepository
+from app.repositories.users import UserRepository
 from app.result import Err, Ok, Result
 from app.settings import FanoutMode
 
@@ -37,6 +38,15 @@ class FeedSummary:
     unread_count: int
     activity_types: dict[str, int]
     recent: list[FeedItem]
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    user_id: str
+    created: int
+    start: datetime
+    end: datetime
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,47 @@ class FeedService:
         return await FeedRepository(session).mark_read(
             actor.tenant_id, actor.user_id, ids=ids, stream_id=stream_id
         )
+
+    async def generate(
+        self, session: AsyncSession, *, actor: Principal, user_id: str, days_back: int
+    ) -> Result[Backfill, Forbidden | NotFound]:
+        """Seed 002's admin `generate`: fills a user's feed with the events of the streams
+        they follow from the last `days_back` days (what is already there stays)."""
+        if not actor.is_admin:
+            return Err(Forbidden("generating feeds needs the admin role"))
+        known = await UserRepository(session).get_many(actor.tenant_id, [user_id])
+        if user_id not in known:
+            return Err(NotFound(f"user {user_id!r} not found", {"user_id": user_id}))
+        end = datetime.now(UTC)
+        start = end - timedelta(days=days_back)
+        created = await FeedRepository(session).backfill(actor.tenant_id, user_id, start)
+        return Ok(Backfill(user_id, created, start, end))
+
+    async def populate(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        *,
+        user_id: str | None,
+        days_back: int,
+        dry_run: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Backfill]:
+        """Seed 002's `populate_activity_feeds`: backfills every subscriber's feed (or one
+        user's), one transaction per user; a dry run only counts."""
+        end = datetime.now(UTC)
+        start = end - timedelta(days=days_back)
+        async with factory() as session:
+            people = await FeedRepository(session).subscribers(None, user_id)
+        done: list[Backfill] = []
+        for n, (tenant_id, uid) in enumerate(people, 1):
+            async with factory() as session, session.begin():
+                created = await FeedRepository(session).backfill(
+                    tenant_id, uid, start, dry_run=dry_run
+                )
+            done.append(Backfill(uid, created, start, end, tenant_id))
+            if progress is not None:
+                progress(n, len(people))
+        return done
 
     async def unread_by_type(self, session: AsyncSession, *, actor: Principal) -> dict[str, int]:
         """Unread items per activity type, from the counters (no rows counted)."""

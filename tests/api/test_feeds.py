@@ -249,3 +249,104 @@ async def test_bad_subscribe_bodies_are_422(client: AsyncClient, auth: dict[str,
             f"/api/streams/{stream['slug']}/subscribe/", json=body, headers=auth
         )
         assert response.status_code == 422, body
+
+
+async def test_notify_users_and_stream_subscribers(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str], admin: dict[str, str]
+) -> None:
+    service = tokens.headers("svc", roles=["service"])
+    direct = await client.post(
+        f"{FEED}notify/",
+        json={
+            "user_ids": ["ann", "ben"],
+            "activity_type": "fast_reminder",
+            "title": "Great Lent starts tomorrow",
+            "data": {"fast_name": "Great Lent Fast"},
+        },
+        headers=service,
+    )
+    assert direct.status_code == 201, direct.text
+    ann = (await feed(client, tokens.headers("ann")))["results"]
+    assert [(i["activity_type"], i["title"]) for i in ann] == [
+        ("fast_reminder", "Great Lent starts tomorrow")
+    ]
+    assert ann[0]["activity_type_display"] == "Fast Reminder"
+
+    stream = await create_stream(client, auth)
+    await subscribe(client, tokens.headers("cat"), stream["slug"])
+    to_stream = await client.post(
+        f"{FEED}notify/",
+        json={
+            "stream": stream["slug"],
+            "activity_type": "devotional_available",
+            "title": "New",
+        },
+        headers=admin,
+    )
+    assert to_stream.status_code == 201
+    assert (await feed(client, tokens.headers("cat")))["count"] == 1
+
+    plain = await client.post(
+        f"{FEED}notify/",
+        json={"user_ids": ["ann"], "activity_type": "event", "title": "x"},
+        headers=auth,
+    )
+    assert plain.status_code == 403
+    nobody = await client.post(
+        f"{FEED}notify/", json={"activity_type": "event", "title": "x"}, headers=service
+    )
+    assert nobody.status_code == 422
+    unknown = await client.post(
+        f"{FEED}notify/",
+        json={"user_ids": ["ann"], "activity_type": "nope", "title": "x"},
+        headers=service,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["body", "event_type"]
+    missing = await client.post(
+        f"{FEED}notify/",
+        json={"stream": "no-such-stream", "activity_type": "event", "title": "x"},
+        headers=service,
+    )
+    assert missing.status_code == 404
+
+
+async def test_generate_backfills_followed_streams(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str], admin: dict[str, str]
+) -> None:
+    stream = await create_stream(client, auth)
+    await add_event(client, auth, stream["slug"], summary="before")
+    await add_event(
+        client, auth, stream["slug"], summary="long ago", occurred_at="2020-01-01T00:00:00Z"
+    )
+    bob = tokens.headers("bob")
+    await subscribe(client, bob, stream["slug"])
+    assert (await feed(client, bob))["count"] == 0  # subscribed after the events
+
+    response = await client.post(
+        f"{FEED}generate/", json={"user_id": "bob", "days_back": 30}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["created_count"] == 1
+    assert body["message"] == "Generated 1 activity feed items for user bob"
+    assert set(body["date_range"]) == {"start", "end"}
+    assert [i["title"] for i in (await feed(client, bob))["results"]] == ["before"]
+    again = await client.post(
+        f"{FEED}generate/", json={"user_id": "bob", "days_back": 30}, headers=admin
+    )
+    assert again.json()["created_count"] == 0
+    summary = (await client.get(f"{FEED}summary/", headers=bob)).json()
+    assert summary["unread_count"] == 1
+
+    assert (
+        await client.post(f"{FEED}generate/", json={"user_id": "bob"}, headers=bob)
+    ).status_code == 403
+    assert (
+        await client.post(f"{FEED}generate/", json={"user_id": "ghost"}, headers=admin)
+    ).status_code == 404
+    assert (
+        await client.post(
+            f"{FEED}generate/", json={"user_id": "bob", "days_back": 0}, headers=admin
+        )
+    ).status_code == 422
