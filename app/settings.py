@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     partitions_ahead_months: int = Field(default=3, ge=1, le=36)
+    fanout_chunk_size: int = Field(
+        default=5000, ge=1, le=100_000, description="Recipients per fan-out statement."
+    )
     idempotency_key_ttl_days: int = Field(
         default=7, ge=1, le=3650, description="How long a retried post is recognised."
     )

@@ -28,7 +28,9 @@ def backoff(attempt: int) -> float:
 async def fan_out(ctx: dict[str, Any], tenant_id: str, event_id: str, occurred_at: str) -> int:
     event = EventRef(tenant_id, uuid.UUID(event_id), datetime.fromisoformat(occurred_at))
     try:
-        return await feed_service.fan_out_committing(ctx["session_factory"], event)
+        return await feed_service.fan_out_committing(
+            ctx["session_factory"], event, chunk=ctx["settings"].fanout_chunk_size
+        )
     except Exception as exc:
         attempt = int(ctx.get("job_try", 1))
         if attempt < MAX_TRIES:
