@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.event import Event, IdempotencyKey, Outbox
 from app.models.event_type import EventType
 from app.models.feed import FeedCounter, FeedItem
+from app.models.milestone import Milestone, MilestoneComment, MilestoneDependency
 from app.models.stream import Stream
 from app.models.subscription import Subscription
 from app.models.tenant import Tenant, User
@@ -17,6 +18,9 @@ __all__ = [
     "FeedCounter",
     "FeedItem",
     "IdempotencyKey",
+    "Milestone",
+    "MilestoneComment",
+    "MilestoneDependency",
     "Outbox",
     "Stream",
     "Subscription",
