@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import activities, event_types, events, feeds, health, streams, subscriptions
+from app.api import (
+    activities,
+    event_types,
+    events,
+    feeds,
+    health,
+    milestones,
+    streams,
+    subscriptions,
+)
 from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
 from app.db import Delivery, create_engine, create_session_factory
@@ -49,6 +58,7 @@ TAGS = [
     },
     {"name": "feed", "description": "Your activity feed with read/unread tracking (seed 002)."},
     {"name": "subscriptions", "description": "Streams you follow (seed 000)."},
+    {"name": "milestones", "description": "Project milestones and dependencies (seed 000)."},
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 
@@ -190,6 +200,7 @@ def create_app(
         activities.router,
         feeds.router,
         subscriptions.router,
+        milestones.router,
     ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

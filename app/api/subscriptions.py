@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from app.api.deps import CurrentUser, Session
 from app.api.errors import problem_responses, unwrap
+from app.api.milestones import milestone_read
 from app.enums import Importance
 from app.pagination import PageRequest
 from app.repositories.events import EventFilter
@@ -21,6 +22,7 @@ from app.schemas.feeds import (
 )
 from app.services.events import event_service
 from app.services.feeds import SubscriptionView, feed_service, subscription_service
+from app.services.milestones import milestone_service
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 
@@ -84,6 +86,7 @@ async def unread_counts(session: Session, user: CurrentUser) -> UnreadCountsRead
 async def dashboard(session: Session, user: CurrentUser) -> DashboardRead:
     views = await subscription_service.mine(session, actor=user)
     total_unread = sum((await feed_service.unread_by_type(session, actor=user)).values())
+    milestones = await milestone_service.assigned(session, actor=user)
     recent = await event_service.page(
         session, user.tenant_id, None, EventFilter(subscriber=user.user_id), PageRequest(10)
     )
@@ -91,7 +94,7 @@ async def dashboard(session: Session, user: CurrentUser) -> DashboardRead:
         subscription_count=len(views),
         total_unread=total_unread,
         recent_events=[EventRead.model_validate(e) for e in recent.items],
-        assigned_milestones=[],
+        assigned_milestones=[milestone_read(m).model_dump(mode="json") for m in milestones],
         subscriptions=[subscription_read(v) for v in views],
     )
 

@@ -72,6 +72,16 @@ class StreamRepository(Repository):
         result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
         return result.one_or_none()
 
+    async def slugs(self, tenant_id: str, stream_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not stream_ids:
+            return {}
+        result = await self.session.execute(
+            select(Stream.id, Stream.slug).where(
+                Stream.tenant_id == tenant_id, Stream.id.in_(list(set(stream_ids)))
+            )
+        )
+        return dict(result.all())
+
     async def slug_taken(self, tenant_id: str, slug: str) -> bool:
         found = await self.session.scalar(
             select(Stream.id).where(Stream.tenant_id == tenant_id, Stream.slug == slug)
