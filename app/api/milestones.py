@@ -7,17 +7,21 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import icalendar
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.deps import CurrentUser, NumberedPaging, Session
 from app.api.errors import problem_responses, unwrap
-from app.models import MilestoneComment
+from app.models import Milestone, MilestoneComment
 from app.repositories.milestones import MilestoneFilter
 from app.schemas.milestones import (
     CommentCreate,
     CommentRead,
     CommentUpdate,
+    CriticalPathRead,
     DependencyBody,
+    GanttRead,
+    GanttRow,
     MilestoneCreate,
     MilestoneDashboardRead,
     MilestoneList,
@@ -28,6 +32,7 @@ from app.schemas.milestones import (
     MilestoneUpdate,
     ProgressBody,
     ProjectTimelineRead,
+    ScheduledRead,
 )
 from app.services.milestones import MilestoneView, milestone_service
 
@@ -175,6 +180,115 @@ async def dashboard(session: Session, user: CurrentUser) -> MilestoneDashboardRe
         ],
         milestones=reads,
     )
+
+
+ProjectQuery = Annotated[str, Query(min_length=1, max_length=255, description="The project.")]
+
+
+@router.get(
+    "/critical_path/",
+    summary="A project's critical path",
+    description="The critical path method over the dependency DAG: earliest/latest start "
+    "and finish and total float per milestone, the critical chain and the projected end. "
+    "Completed milestones keep their actual dates; in-progress ones finish at today plus "
+    "their remaining share; negative float (the plan's deadline cannot be met) is `at_risk`.",
+    response_model=CriticalPathRead,
+    responses=problem_responses(401, 404, 422),
+)
+async def critical_path(
+    project_id: ProjectQuery, session: Session, user: CurrentUser
+) -> CriticalPathRead:
+    _, result = unwrap(await milestone_service.schedule(session, actor=user, project_id=project_id))
+    return CriticalPathRead(
+        project_id=project_id,
+        critical_path=result.critical_path,
+        projected_end=result.projected_end,
+        deadline=result.deadline,
+        at_risk=result.at_risk,
+        milestones=[ScheduledRead.model_validate(m) for m in result.milestones],
+        unscheduled=result.unscheduled,
+    )
+
+
+@router.get(
+    "/gantt/",
+    summary="Gantt rows for a project",
+    description="One row per milestone with projected dates, progress, dependencies and the "
+    "critical flag, in schedule order, for a front end to draw.",
+    response_model=GanttRead,
+    responses=problem_responses(401, 404, 422),
+)
+async def gantt(project_id: ProjectQuery, session: Session, user: CurrentUser) -> GanttRead:
+    views, result = unwrap(
+        await milestone_service.schedule(session, actor=user, project_id=project_id)
+    )
+    scheduled = {m.id: m for m in result.milestones}
+    rows = []
+    for view in views:
+        m, s = view.milestone, scheduled.get(view.milestone.id)
+        rows.append(
+            GanttRow(
+                id=m.id,
+                name=m.name,
+                status=m.status,
+                start=s.earliest_start if s else None,
+                end=s.earliest_finish if s else None,
+                planned_start=m.planned_start_date,
+                planned_end=m.planned_end_date,
+                progress=100 if m.status == "completed" else m.progress,
+                depends_on=view.depends_on,
+                critical=bool(s and s.critical),
+                at_risk=bool(s and s.at_risk),
+                assigned_to=m.assigned_to,
+            )
+        )
+    return GanttRead(project_id=project_id, projected_end=result.projected_end, rows=rows)
+
+
+@router.get(
+    "/calendar.ics",
+    summary="Milestones as an iCalendar feed",
+    description="RFC 5545, one all-day event per scheduled milestone (planned dates), for "
+    "calendar apps. Filter by `project_id` and/or `assigned_to`.",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}, **problem_responses(401, 422)},
+)
+async def calendar(
+    session: Session,
+    user: CurrentUser,
+    project_id: Annotated[str | None, Query(max_length=255)] = None,
+    assigned_to: Annotated[str | None, Query(max_length=255)] = None,
+) -> Response:
+    rows = await milestone_service.calendar_entries(
+        session, actor=user, project_id=project_id, assigned_to=assigned_to
+    )
+    body = render_calendar(rows, name=f"Milestones {project_id or ''}".strip())
+    return Response(body, media_type="text/calendar; charset=utf-8")
+
+
+def render_calendar(milestones: list[Milestone], *, name: str) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Tidings//Milestones//EN")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", name)
+    stamp = datetime.now(UTC)
+    for m in milestones:
+        start = m.planned_start_date or m.planned_end_date
+        end = m.planned_end_date or m.planned_start_date
+        if start is None or end is None:
+            continue
+        event = icalendar.Event()
+        event.add("uid", f"{m.id}@tidings")
+        event.add("dtstamp", stamp)
+        event.add("summary", m.name)
+        event.add("description", m.description or f"Project {m.project_id}, {m.status}")
+        event.add("dtstart", start)
+        event.add("dtend", end + timedelta(days=1))  # all-day DTEND is exclusive
+        event.add("status", "CANCELLED" if m.status == "cancelled" else "CONFIRMED")
+        event.add("categories", [m.project_id])
+        calendar.add_component(event)
+    body: bytes = calendar.to_ical()
+    return body
 
 
 @router.get(

@@ -177,3 +177,48 @@ class MilestoneDashboardRead(Schema):
     overdue_count: int
     due_soon: list[MilestoneRead]
     milestones: list[MilestoneRead]
+
+
+class ScheduledRead(Schema):
+    id: uuid.UUID
+    name: str
+    status: str
+    duration_days: int
+    earliest_start: date
+    earliest_finish: date
+    latest_start: date
+    latest_finish: date
+    total_float: int = Field(description="Days of slack; negative: the deadline cannot be met.")
+    critical: bool
+    at_risk: bool
+
+
+class CriticalPathRead(Schema):
+    project_id: str
+    critical_path: list[uuid.UUID] = Field(description="The critical chain, in schedule order.")
+    projected_end: date | None
+    deadline: date | None = Field(description="The latest planned end of the project.")
+    at_risk: bool
+    milestones: list[ScheduledRead]
+    unscheduled: list[uuid.UUID] = Field(description="Milestones without planned dates.")
+
+
+class GanttRow(Schema):
+    id: uuid.UUID
+    name: str
+    status: str
+    start: date | None = Field(description="Projected start (actual once started).")
+    end: date | None = Field(description="Projected finish (actual once completed).")
+    planned_start: date | None
+    planned_end: date | None
+    progress: int
+    depends_on: list[uuid.UUID]
+    critical: bool
+    at_risk: bool
+    assigned_to: str | None
+
+
+class GanttRead(Schema):
+    project_id: str
+    projected_end: date | None
+    rows: list[GanttRow]

@@ -32,6 +32,7 @@ from app.schemas.milestones import (
     MilestoneUpdate,
 )
 from app.services.events import ObjectTarget, event_service
+from app.services.schedule import CriticalPath, Task, critical_path
 from app.services.streams import stream_service
 
 OPEN = ("planned", "in_progress", "on_hold")
@@ -475,6 +476,48 @@ class MilestoneService:
                 overdue_count=sum(v.is_overdue(today) for v in views),
             )
         )
+
+    async def schedule(
+        self, session: AsyncSession, *, actor: Principal, project_id: str
+    ) -> Result[tuple[list[MilestoneView], CriticalPath], NotFound]:
+        """The project's milestones and their critical-path schedule (as of today, UTC)."""
+        rows = await MilestoneRepository(session).project(actor.tenant_id, project_id)
+        if not rows:
+            return Err(
+                NotFound(f"project {project_id!r} has no milestones", {"project_id": project_id})
+            )
+        views = await self.views(session, rows)
+        tasks = [
+            Task(
+                id=m.id,
+                name=m.name,
+                status=m.status,
+                planned_start=m.planned_start_date,
+                planned_end=m.planned_end_date,
+                actual_start=m.actual_start_date,
+                actual_end=m.actual_end_date,
+                progress=m.progress,
+            )
+            for m in rows
+        ]
+        deps = {v.milestone.id: v.depends_on for v in views}
+        return Ok((views, critical_path(tasks, deps, datetime.now(UTC).date())))
+
+    async def calendar_entries(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        project_id: str | None,
+        assigned_to: str | None,
+    ) -> list[Milestone]:
+        rows, _ = await MilestoneRepository(session).page(
+            actor.tenant_id,
+            MilestoneFilter(project_id=project_id, assigned_to=assigned_to),
+            limit=5000,
+            offset=0,
+        )
+        return rows
 
     async def assigned(self, session: AsyncSession, *, actor: Principal) -> list[MilestoneView]:
         rows, _ = await MilestoneRepository(session).page(

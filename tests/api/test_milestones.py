@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
+import icalendar
 import pytest
 from httpx import AsyncClient
 
@@ -295,3 +297,50 @@ async def test_delete_follows_the_rules(
     lone = await create(client, auth, name="Lone")
     assert (await client.delete(f"{M}{lone['id']}/", headers=auth)).status_code == 204
     assert (await client.get(f"{M}{lone['id']}/", headers=auth)).status_code == 404
+
+
+async def test_critical_path_gantt_and_calendar(client: AsyncClient, auth: dict[str, str]) -> None:
+    def plan(name: str, start: str, end: str, deps: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "project_id": "cpm",
+            "name": name,
+            "planned_start_date": start,
+            "planned_end_date": end,
+            "depends_on": deps or [],
+        }
+
+    a = await create(client, auth, **plan("A", "2030-03-01", "2030-03-05"))
+    b = await create(client, auth, **plan("B", "2030-03-06", "2030-03-10", [a["id"]]))
+    c = await create(client, auth, **plan("C", "2030-03-06", "2030-03-08", [a["id"]]))
+    d = await create(client, auth, **plan("D", "2030-03-11", "2030-03-12", [b["id"], c["id"]]))
+    loose = await create(client, auth, project_id="cpm", name="Someday")
+
+    cpm = (
+        await client.get(f"{M}critical_path/", params={"project_id": "cpm"}, headers=auth)
+    ).json()
+    assert cpm["critical_path"] == [a["id"], b["id"], d["id"]]
+    assert cpm["projected_end"] == cpm["deadline"] == "2030-03-12"
+    assert cpm["unscheduled"] == [loose["id"]]
+    floats = {m["name"]: m["total_float"] for m in cpm["milestones"]}
+    assert floats == {"A": 0, "B": 0, "C": 2, "D": 0}
+
+    gantt = (await client.get(f"{M}gantt/", params={"project_id": "cpm"}, headers=auth)).json()
+    rows = {r["name"]: r for r in gantt["rows"]}
+    assert (rows["C"]["start"], rows["C"]["end"], rows["C"]["critical"]) == (
+        "2030-03-06",
+        "2030-03-08",
+        False,
+    )
+    assert set(rows["D"]["depends_on"]) == {b["id"], c["id"]}
+    assert rows["Someday"]["start"] is None
+
+    ics = await client.get(f"{M}calendar.ics", params={"project_id": "cpm"}, headers=auth)
+    assert ics.headers["content-type"].startswith("text/calendar")
+    calendar = icalendar.Calendar.from_ical(ics.content)
+    events = {str(e["summary"]): e for e in calendar.walk("VEVENT")}
+    assert set(events) == {"A", "B", "C", "D"}
+    assert events["A"].decoded("dtstart") == date(2030, 3, 1)
+    assert events["A"].decoded("dtend") == date(2030, 3, 6)  # exclusive end
+
+    missing = await client.get(f"{M}critical_path/", params={"project_id": "nope"}, headers=auth)
+    assert missing.status_code == 404
