@@ -15,6 +15,8 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(Text)
+    # IANA zone for "today" in this tenant (when a milestone becomes overdue).
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
     created_at: Mapped[datetime] = created_at_column()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select, text
@@ -28,6 +28,19 @@ WITH RECURSIVE walk(id, path) AS (
      WHERE NOT d.depends_on_id = ANY(walk.path)
 )
 SELECT path FROM walk WHERE id = CAST(:target AS uuid) LIMIT 1
+"""
+)
+
+
+_NEWLY_OVERDUE = text(
+    """
+SELECT m.id FROM milestones m JOIN tenants t ON t.id = m.tenant_id
+ WHERE m.overdue_since IS NULL
+   AND m.status IN ('planned', 'in_progress', 'on_hold')
+   AND m.planned_end_date < CAST(timezone(t.time_zone, CAST(:now AS timestamptz)) AS date)
+ ORDER BY m.id
+ LIMIT :limit
+   FOR UPDATE OF m SKIP LOCKED
 """
 )
 
@@ -185,6 +198,14 @@ class MilestoneRepository(Repository):
             .order_by(Milestone.name)
         )
         return list(result)
+
+    async def newly_overdue(self, now: datetime, limit: int) -> list[Milestone]:
+        """Open milestones past their planned end in their tenant's time zone and not yet
+        marked, locked (SKIP LOCKED: two workers share the work without doing it twice)."""
+        ids = list(await self.session.scalars(_NEWLY_OVERDUE, {"now": now, "limit": limit}))
+        if not ids:
+            return []
+        return list(await self.session.scalars(select(Milestone).where(Milestone.id.in_(ids))))
 
     async def dependents(self, tenant_id: str, milestone_id: uuid.UUID) -> list[Milestone]:
         """The milestones that depend on this one."""

@@ -36,6 +36,7 @@ from app.services.schedule import CriticalPath, Task, critical_path
 from app.services.streams import stream_service
 
 OPEN = ("planned", "in_progress", "on_hold")
+SYSTEM_USER = "tidings-system"
 # action -> the statuses it may start from
 ALLOWED: dict[str, tuple[str, ...]] = {
     "start": ("planned", "on_hold"),
@@ -127,11 +128,14 @@ class MilestoneService:
         milestone: Milestone,
         event_type: str,
         extra: dict[str, Any] | None = None,
+        *,
+        system_generated: bool = False,
     ) -> None:
         """One event on the milestone's stream and one on its project's stream."""
         fields = EventFields.model_validate(
             {
                 "event_type": event_type,
+                "is_system_generated": system_generated,
                 "data": {
                     "milestone_id": str(milestone.id),
                     "name": milestone.name,
@@ -518,6 +522,25 @@ class MilestoneService:
             offset=0,
         )
         return rows
+
+    async def mark_overdue(self, session: AsyncSession, *, now: datetime, limit: int = 200) -> int:
+        """Marks up to `limit` newly overdue milestones (past their planned end in their
+        tenant's time zone, not completed or cancelled) and records one MILESTONE_OVERDUE
+        each, as a system event; a marked milestone is never announced again."""
+        overdue = await MilestoneRepository(session).newly_overdue(now, limit)
+        for milestone in overdue:
+            milestone.overdue_since = now
+            system = Principal(milestone.tenant_id, SYSTEM_USER, frozenset({"service"}))
+            await self._emit(
+                session,
+                system,
+                milestone,
+                "milestone_overdue",
+                {"planned_end_date": str(milestone.planned_end_date)},
+                system_generated=True,
+            )
+        await session.flush()
+        return len(overdue)
 
     async def assigned(self, session: AsyncSession, *, actor: Principal) -> list[MilestoneView]:
         rows, _ = await MilestoneRepository(session).page(

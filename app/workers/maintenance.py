@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.logging import log
 from app.services.maintenance import maintenance_service
+from app.services.milestones import milestone_service
 from app.services.partitions import partition_service
 
 
@@ -26,3 +27,17 @@ async def expire_idempotency_keys(ctx: dict[str, Any]) -> int:
     deleted = await maintenance_service.expire_idempotency_keys(ctx["session_factory"], ttl=ttl)
     log.info("idempotency_keys.expired", deleted=deleted)
     return deleted
+
+
+async def mark_overdue_milestones(ctx: dict[str, Any]) -> int:
+    """Announces newly overdue milestones, one committed batch at a time."""
+    total = 0
+    while True:
+        async with ctx["session_factory"]() as session, session.begin():
+            marked = await milestone_service.mark_overdue(session, now=datetime.now(UTC))
+        total += marked
+        if marked == 0:
+            break
+    if total:
+        log.info("milestones.overdue", marked=total)
+    return total

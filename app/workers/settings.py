@@ -10,7 +10,11 @@ from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
 from app.workers.fanout import MAX_TRIES, fan_out, sweep_outbox
-from app.workers.maintenance import expire_idempotency_keys, maintain_partitions
+from app.workers.maintenance import (
+    expire_idempotency_keys,
+    maintain_partitions,
+    mark_overdue_milestones,
+)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -33,11 +37,13 @@ class WorkerSettings:
         sweep_outbox,
         maintain_partitions,
         expire_idempotency_keys,
+        mark_overdue_milestones,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(maintain_partitions, hour={3}, minute={17}, run_at_startup=True, unique=True),
         cron(expire_idempotency_keys, minute={41}, unique=True),
         cron(sweep_outbox, second={0}, unique=True, run_at_startup=True),
+        cron(mark_overdue_milestones, minute={0, 15, 30, 45}, unique=True, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

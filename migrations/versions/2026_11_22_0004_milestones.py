@@ -17,6 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "tenants",
+        sa.Column("time_zone", sa.String(length=64), server_default="UTC", nullable=False),
+    )
     op.create_table(
         "milestones",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -145,6 +149,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("tenants", "time_zone")
     op.drop_index("ix_milestone_dependencies_depends_on", table_name="milestone_dependencies")
     op.drop_table("milestone_dependencies")
     op.drop_index("ix_milestone_comments_milestone", table_name="milestone_comments")

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import icalendar
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.milestones import milestone_service
 from tests.conftest import Tokens
 
 M = "/api/milestones/"
@@ -344,3 +347,27 @@ async def test_critical_path_gantt_and_calendar(client: AsyncClient, auth: dict[
 
     missing = await client.get(f"{M}critical_path/", params={"project_id": "nope"}, headers=auth)
     assert missing.status_code == 404
+
+
+async def test_overdue_is_decided_in_the_tenants_time_zone_and_announced_once(
+    client: AsyncClient, auth: dict[str, str], session: AsyncSession, tenant: str
+) -> None:
+    milestone = await create(
+        client, auth, name="Due", planned_start_date="2026-05-01", planned_end_date="2026-05-10"
+    )
+    await session.execute(
+        text("UPDATE tenants SET time_zone = 'Asia/Tokyo' WHERE id = :t"), {"t": tenant}
+    )
+    # 23:30 UTC on the 10th: still the 10th in UTC, already the 11th in Tokyo.
+    before_midnight_utc = datetime(2026, 5, 10, 14, 30, tzinfo=UTC)  # 23:30 in Tokyo
+    after_midnight_tokyo = datetime(2026, 5, 10, 15, 30, tzinfo=UTC)  # 00:30 on the 11th
+    assert await milestone_service.mark_overdue(session, now=before_midnight_utc) == 0
+    assert await milestone_service.mark_overdue(session, now=after_midnight_tokyo) == 1
+    assert await milestone_service.mark_overdue(session, now=after_midnight_tokyo) == 0
+    events = (await client.get(f"/api/streams/{milestone['stream']}/events/", headers=auth)).json()
+    overdue = [e for e in events["results"] if e["event_type"] == "milestone_overdue"]
+    assert len(overdue) == 1
+    assert overdue[0]["is_system_generated"] is True
+    assert overdue[0]["actor"] is None
+    listed = (await client.get(M, params={"overdue": "true"}, headers=auth)).json()
+    assert [m["name"] for m in listed["results"]] == ["Due"]
