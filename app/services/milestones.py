@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -78,9 +79,13 @@ class ProjectTimeline:
     overdue_count: int
 
 
+ACTION_WORDS = {"progress": "update the progress of", "edit": "edit", "planned": "re-plan"}
+
+
 def _refuse(milestone: Milestone, action: str) -> InvalidState:
+    words = ACTION_WORDS.get(action, action.replace("_", " "))
     return InvalidState(
-        f"cannot {action.replace('_', ' ')} a milestone that is {milestone.status}",
+        f"cannot {words} a milestone that is {milestone.status}",
         {"status": milestone.status, "action": action},
     )
 
@@ -293,68 +298,91 @@ class MilestoneService:
         await self._emit(session, actor, milestone, event, {"changed_fields": sorted(fields)})
         return Ok(await self._view(session, milestone))
 
-    async def start(
-        self, session: AsyncSession, *, actor: Principal, milestone_id: uuid.UUID
+    async def _act(
+        self,
+        session: AsyncSession,
+        actor: Principal,
+        milestone_id: uuid.UUID,
+        action: str,
+        event_type: str,
+        apply: Callable[[Milestone], None],
+        *,
+        needs_dependencies: bool = False,
     ) -> Result[MilestoneView, NotFound | InvalidState]:
+        """A lifecycle action: lock the row, check the transition (and that the
+        dependencies are completed, for start and complete), apply, record the event."""
         found = await self._locked(session, actor, milestone_id)
         if isinstance(found, Err):
             return found
         milestone = found.data
-        if milestone.status not in ALLOWED["start"]:
-            return Err(_refuse(milestone, "start"))
-        blockers = await MilestoneRepository(session).blockers(actor.tenant_id, milestone.id)
-        if blockers:
-            return Err(
-                InvalidState(
-                    "blocked by dependencies that are not completed: "
-                    + ", ".join(b.name for b in blockers),
-                    {
-                        "blockers": [
-                            {"id": str(b.id), "name": b.name, "status": b.status} for b in blockers
-                        ]
-                    },
+        if milestone.status not in ALLOWED[action]:
+            return Err(_refuse(milestone, action))
+        if needs_dependencies:
+            blockers = await MilestoneRepository(session).blockers(actor.tenant_id, milestone.id)
+            if blockers:
+                return Err(
+                    InvalidState(
+                        "blocked by dependencies that are not completed: "
+                        + ", ".join(b.name for b in blockers),
+                        {
+                            "blockers": [
+                                {"id": str(b.id), "name": b.name, "status": b.status}
+                                for b in blockers
+                            ]
+                        },
+                    )
                 )
-            )
-        milestone.status = "in_progress"
-        milestone.actual_start_date = milestone.actual_start_date or datetime.now(UTC).date()
+        apply(milestone)
         milestone.updated_at = datetime.now(UTC)
         await session.flush()
-        await self._emit(session, actor, milestone, "milestone_started")
+        await self._emit(session, actor, milestone, event_type)
         return Ok(await self._view(session, milestone))
+
+    async def start(
+        self, session: AsyncSession, *, actor: Principal, milestone_id: uuid.UUID
+    ) -> Result[MilestoneView, NotFound | InvalidState]:
+        def begin(m: Milestone) -> None:
+            m.status = "in_progress"
+            m.actual_start_date = m.actual_start_date or datetime.now(UTC).date()
+
+        return await self._act(
+            session,
+            actor,
+            milestone_id,
+            "start",
+            "milestone_started",
+            begin,
+            needs_dependencies=True,
+        )
 
     async def complete(
         self, session: AsyncSession, *, actor: Principal, milestone_id: uuid.UUID
     ) -> Result[MilestoneView, NotFound | InvalidState]:
-        found = await self._locked(session, actor, milestone_id)
-        if isinstance(found, Err):
-            return found
-        milestone = found.data
-        if milestone.status not in ALLOWED["complete"]:
-            return Err(_refuse(milestone, "complete"))
-        today = datetime.now(UTC).date()
-        milestone.status = "completed"
-        milestone.progress = 100
-        milestone.actual_start_date = milestone.actual_start_date or today
-        milestone.actual_end_date = today
-        milestone.updated_at = datetime.now(UTC)
-        await session.flush()
-        await self._emit(session, actor, milestone, "milestone_completed")
-        return Ok(await self._view(session, milestone))
+        def finish(m: Milestone) -> None:
+            today = datetime.now(UTC).date()
+            m.status, m.progress = "completed", 100
+            m.actual_start_date = m.actual_start_date or today
+            m.actual_end_date = today
+
+        return await self._act(
+            session,
+            actor,
+            milestone_id,
+            "complete",
+            "milestone_completed",
+            finish,
+            needs_dependencies=True,
+        )
 
     async def update_progress(
         self, session: AsyncSession, *, actor: Principal, milestone_id: uuid.UUID, progress: int
     ) -> Result[MilestoneView, NotFound | InvalidState]:
-        found = await self._locked(session, actor, milestone_id)
-        if isinstance(found, Err):
-            return found
-        milestone = found.data
-        if milestone.status not in ALLOWED["progress"]:
-            return Err(_refuse(milestone, "update the progress of"))
-        milestone.progress = progress
-        milestone.updated_at = datetime.now(UTC)
-        await session.flush()
-        await self._emit(session, actor, milestone, "milestone_progress_updated")
-        return Ok(await self._view(session, milestone))
+        def advance(m: Milestone) -> None:
+            m.progress = progress
+
+        return await self._act(
+            session, actor, milestone_id, "progress", "milestone_progress_updated", advance
+        )
 
     async def delete(
         self, session: AsyncSession, *, actor: Principal, milestone_id: uuid.UUID

@@ -105,6 +105,9 @@ async def test_start_waits_for_dependencies_and_complete_sets_dates(
     blocked = await client.post(f"{M}{top['id']}/start/", headers=auth)
     assert blocked.status_code == 409
     assert blocked.json()["blockers"] == [{"id": base["id"], "name": "Site", "status": "planned"}]
+    early = await client.post(f"{M}{top['id']}/complete/", headers=auth)
+    assert early.status_code == 409
+    assert [b["name"] for b in early.json()["blockers"]] == ["Site"]
     done = (await client.post(f"{M}{base['id']}/complete/", headers=auth)).json()
     assert (done["status"], done["progress"]) == ("completed", 100)
     assert done["actual_end_date"] is not None
