@@ -94,14 +94,48 @@ class MilestoneReplace(_Schedule):
 
 
 class ProgressBody(InputSchema):
-    progress: int = Field(ge=0, le=100)
+    progress: int = Field(ge=0, le=100, examples=[50])
 
 
 class DependencyBody(InputSchema):
-    depends_on: uuid.UUID = Field(description="The milestone this one waits for.")
+    depends_on: uuid.UUID = Field(
+        description="The milestone this one waits for.",
+        examples=["01a2024e-a77d-779f-98f7-693916412419"],
+    )
 
 
 class MilestoneRead(Schema):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01a2024e-a77d-779f-98f7-693916412419",
+                    "project_id": "42",
+                    "stream": "milestone-01a2024e-a77d-779f-98f7-693916412419",
+                    "name": "Foundation Phase",
+                    "description": "",
+                    "status": "in_progress",
+                    "priority": "high",
+                    "planned_start_date": "2026-03-01",
+                    "planned_end_date": "2026-04-15",
+                    "actual_start_date": "2026-03-02",
+                    "actual_end_date": None,
+                    "progress": 50,
+                    "budget": "50000.00",
+                    "actual_cost": "21000.00",
+                    "variance": "29000.00",
+                    "assigned_to": "user-7",
+                    "created_by": "user-1",
+                    "is_overdue": False,
+                    "depends_on": [],
+                    "created_at": "2026-02-20T09:00:00Z",
+                    "updated_at": "2026-03-15T16:20:00Z",
+                }
+            ]
+        },
+    )
+
     id: uuid.UUID
     project_id: str
     stream: str = Field(description="The milestone's stream (slug).")
@@ -140,6 +174,10 @@ class Blocker(Schema):
 
 
 class CommentCreate(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"content": "Making good progress on this phase"}]}
+    )
+
     content: Annotated[Text, StringConstraints(min_length=1, max_length=20_000)]
     parent: uuid.UUID | None = Field(default=None, description="The comment this replies to.")
 
