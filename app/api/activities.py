@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from app.api.deps import CurrentUser, Paging, Session
 from app.api.errors import ProblemError, problem_responses, unwrap
@@ -34,6 +34,7 @@ from app.services.activities import GroupBy, activity_service
 from app.services.events import EventView, ObjectTarget, SearchHit, event_service
 
 router = APIRouter(prefix="/api/v1/activities", tags=["activities"])
+EventId = Annotated[uuid.UUID, Path(alias="id", description="The event.")]
 
 DateOrTime = date | datetime
 ObjectTypeQuery = Annotated[
@@ -249,7 +250,7 @@ async def record(
 
 
 @router.patch(
-    "/timeline/{event_id}/",
+    "/timeline/{id}/",
     summary="Edit your own manual event",
     description="Authors edit their own events (admins any). System-generated events "
     "cannot be edited (409). Edits set `updated_at` and reach the live layer.",
@@ -257,7 +258,7 @@ async def record(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def edit(
-    event_id: uuid.UUID, body: TimelineEventUpdate, session: Session, user: CurrentUser
+    event_id: EventId, body: TimelineEventUpdate, session: Session, user: CurrentUser
 ) -> TimelineEventRead:
     view = unwrap(
         await activity_service.update(session, actor=user, event_id=event_id, changes=body),
@@ -267,14 +268,14 @@ async def edit(
 
 
 @router.delete(
-    "/timeline/{event_id}/",
+    "/timeline/{id}/",
     summary="Delete your own event (soft)",
     description="Hidden from every read and uncounted; retention purges it later.",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(401, 403, 404),
 )
-async def delete(event_id: uuid.UUID, session: Session, user: CurrentUser) -> Response:
+async def delete(event_id: EventId, session: Session, user: CurrentUser) -> Response:
     unwrap(await activity_service.delete(session, actor=user, event_id=event_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import icalendar
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.api.deps import CurrentUser, NumberedPaging, Session
 from app.api.errors import problem_responses, unwrap
@@ -37,6 +37,7 @@ from app.schemas.milestones import (
 from app.services.milestones import MilestoneView, milestone_service
 
 router = APIRouter(prefix="/api/milestones", tags=["milestones"])
+MilestoneId = Annotated[uuid.UUID, Path(alias="id", description="The milestone.")]
 ERRORS = problem_responses(401, 404, 409, 422)
 
 
@@ -292,22 +293,22 @@ def render_calendar(milestones: list[Milestone], *, name: str) -> bytes:
 
 
 @router.get(
-    "/{milestone_id}/",
+    "/{id}/",
     summary="Get a milestone",
     response_model=MilestoneRead,
     responses=problem_responses(401, 404, 422),
 )
-async def get(milestone_id: uuid.UUID, session: Session, user: CurrentUser) -> MilestoneRead:
+async def get(milestone_id: MilestoneId, session: Session, user: CurrentUser) -> MilestoneRead:
     return milestone_read(
         unwrap(await milestone_service.get(session, actor=user, milestone_id=milestone_id))
     )
 
 
 @router.patch(
-    "/{milestone_id}/", summary="Update some fields", response_model=MilestoneRead, responses=ERRORS
+    "/{id}/", summary="Update some fields", response_model=MilestoneRead, responses=ERRORS
 )
 async def patch(
-    milestone_id: uuid.UUID, body: MilestoneUpdate, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, body: MilestoneUpdate, session: Session, user: CurrentUser
 ) -> MilestoneRead:
     view = unwrap(
         await milestone_service.update(
@@ -319,13 +320,13 @@ async def patch(
 
 
 @router.put(
-    "/{milestone_id}/",
+    "/{id}/",
     summary="Replace the editable fields",
     response_model=MilestoneRead,
     responses=ERRORS,
 )
 async def put(
-    milestone_id: uuid.UUID, body: MilestoneReplace, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, body: MilestoneReplace, session: Session, user: CurrentUser
 ) -> MilestoneRead:
     view = unwrap(
         await milestone_service.update(
@@ -337,51 +338,51 @@ async def put(
 
 
 @router.delete(
-    "/{milestone_id}/",
+    "/{id}/",
     summary="Delete a milestone",
     status_code=status.HTTP_204_NO_CONTENT,
     description="The creator or an admin; refused (409) while other milestones depend on it.",
     response_class=Response,
     responses=problem_responses(401, 403, 404, 409),
 )
-async def delete(milestone_id: uuid.UUID, session: Session, user: CurrentUser) -> Response:
+async def delete(milestone_id: MilestoneId, session: Session, user: CurrentUser) -> Response:
     unwrap(await milestone_service.delete(session, actor=user, milestone_id=milestone_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/{milestone_id}/start/",
+    "/{id}/start/",
     summary="Start a milestone",
     response_model=MilestoneRead,
     description="Refused (409, `blockers` listed) while a dependency is not completed.",
     responses=ERRORS,
 )
-async def start(milestone_id: uuid.UUID, session: Session, user: CurrentUser) -> MilestoneRead:
+async def start(milestone_id: MilestoneId, session: Session, user: CurrentUser) -> MilestoneRead:
     return milestone_read(
         unwrap(await milestone_service.start(session, actor=user, milestone_id=milestone_id))
     )
 
 
 @router.post(
-    "/{milestone_id}/complete/",
+    "/{id}/complete/",
     summary="Complete a milestone",
     response_model=MilestoneRead,
     responses=ERRORS,
 )
-async def complete(milestone_id: uuid.UUID, session: Session, user: CurrentUser) -> MilestoneRead:
+async def complete(milestone_id: MilestoneId, session: Session, user: CurrentUser) -> MilestoneRead:
     return milestone_read(
         unwrap(await milestone_service.complete(session, actor=user, milestone_id=milestone_id))
     )
 
 
 @router.post(
-    "/{milestone_id}/update_progress/",
+    "/{id}/update_progress/",
     summary="Update progress (0-100)",
     response_model=MilestoneRead,
     responses=ERRORS,
 )
 async def update_progress(
-    milestone_id: uuid.UUID, body: ProgressBody, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, body: ProgressBody, session: Session, user: CurrentUser
 ) -> MilestoneRead:
     view = unwrap(
         await milestone_service.update_progress(
@@ -392,7 +393,7 @@ async def update_progress(
 
 
 @router.get(
-    "/{milestone_id}/timeline/",
+    "/{id}/timeline/",
     summary="The milestone's project timeline",
     description="Milestones in schedule order, counts per status, progress weighted by "
     "planned duration, budget against actual cost, overdue count.",
@@ -400,7 +401,7 @@ async def update_progress(
     responses=problem_responses(401, 404, 422),
 )
 async def project_timeline(
-    milestone_id: uuid.UUID, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, session: Session, user: CurrentUser
 ) -> ProjectTimelineRead:
     result = unwrap(
         await milestone_service.project_timeline(session, actor=user, milestone_id=milestone_id)
@@ -418,7 +419,7 @@ async def project_timeline(
 
 
 @router.post(
-    "/{milestone_id}/dependencies/",
+    "/{id}/dependencies/",
     summary="Add a dependency",
     description="This milestone waits for `depends_on`. A dependency that would close a "
     "cycle is 409 with the cycle in `cycle`; one in another project is 422.",
@@ -426,7 +427,7 @@ async def project_timeline(
     responses=ERRORS,
 )
 async def add_dependency(
-    milestone_id: uuid.UUID, body: DependencyBody, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, body: DependencyBody, session: Session, user: CurrentUser
 ) -> MilestoneRead:
     view = unwrap(
         await milestone_service.add_dependency(
@@ -438,13 +439,13 @@ async def add_dependency(
 
 
 @router.delete(
-    "/{milestone_id}/dependencies/",
+    "/{id}/dependencies/",
     summary="Remove a dependency",
     response_model=MilestoneRead,
     responses=ERRORS,
 )
 async def remove_dependency(
-    milestone_id: uuid.UUID,
+    milestone_id: MilestoneId,
     session: Session,
     user: CurrentUser,
     depends_on: Annotated[uuid.UUID, Query(description="The dependency to remove.")],
@@ -458,27 +459,27 @@ async def remove_dependency(
 
 
 @router.get(
-    "/{milestone_id}/comments/",
+    "/{id}/comments/",
     summary="Comments, threaded",
     response_model=list[CommentRead],
     responses=problem_responses(401, 404, 422),
 )
 async def comments(
-    milestone_id: uuid.UUID, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, session: Session, user: CurrentUser
 ) -> list[CommentRead]:
     found = unwrap(await milestone_service.comments(session, actor=user, milestone_id=milestone_id))
     return threaded(found)
 
 
 @router.post(
-    "/{milestone_id}/add_comment/",
+    "/{id}/add_comment/",
     summary="Add a comment (or a reply with `parent`)",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
     responses=ERRORS,
 )
 async def add_comment(
-    milestone_id: uuid.UUID, body: CommentCreate, session: Session, user: CurrentUser
+    milestone_id: MilestoneId, body: CommentCreate, session: Session, user: CurrentUser
 ) -> CommentRead:
     comment = unwrap(
         await milestone_service.add_comment(
@@ -490,13 +491,13 @@ async def add_comment(
 
 
 @router.patch(
-    "/{milestone_id}/comments/{comment_id}/",
+    "/{id}/comments/{comment_id}/",
     summary="Edit your comment",
     response_model=CommentRead,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def edit_comment(
-    milestone_id: uuid.UUID,
+    milestone_id: MilestoneId,
     comment_id: uuid.UUID,
     body: CommentUpdate,
     session: Session,

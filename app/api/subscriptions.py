@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from app.api.deps import CurrentUser, Session
 from app.api.errors import problem_responses, unwrap
@@ -25,6 +26,7 @@ from app.services.feeds import SubscriptionView, feed_service, subscription_serv
 from app.services.milestones import milestone_service
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
+SubscriptionId = Annotated[uuid.UUID, Path(alias="id", description="The subscription.")]
 
 
 def subscription_read(view: SubscriptionView) -> SubscriptionRead:
@@ -100,13 +102,13 @@ async def dashboard(session: Session, user: CurrentUser) -> DashboardRead:
 
 
 @router.get(
-    "/{subscription_id}/",
+    "/{id}/",
     summary="One of your subscriptions",
     response_model=SubscriptionRead,
     responses=problem_responses(401, 404, 422),
 )
 async def get_subscription(
-    subscription_id: uuid.UUID, session: Session, user: CurrentUser
+    subscription_id: SubscriptionId, session: Session, user: CurrentUser
 ) -> SubscriptionRead:
     view = unwrap(
         await subscription_service.get(session, actor=user, subscription_id=subscription_id)
@@ -115,13 +117,13 @@ async def get_subscription(
 
 
 @router.post(
-    "/{subscription_id}/mark_read/",
+    "/{id}/mark_read/",
     summary="Mark a subscription's stream read",
     response_model=MarkReadResult,
     responses=problem_responses(401, 404, 422),
 )
 async def mark_read(
-    subscription_id: uuid.UUID, session: Session, user: CurrentUser
+    subscription_id: SubscriptionId, session: Session, user: CurrentUser
 ) -> MarkReadResult:
     count = unwrap(
         await subscription_service.mark_subscription_read(
