@@ -223,6 +223,13 @@ class EventFilter:
     subscriber: str | None = None  # only streams this user follows, at their min importance
 
     @property
+    def only_stream(self) -> bool:
+        """Nothing narrows the list but the stream (so its counter is the total)."""
+        return not any(
+            getattr(self, name) for name in self.__dataclass_fields__ if name != "stream_id"
+        )
+
+    @property
     def touches_stream(self) -> bool:
         return self.object_type is not None or self.object_id is not None
 

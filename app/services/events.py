@@ -491,7 +491,7 @@ class EventService:
             offset=page.offset,
             headlines=headlines,
         )
-        if stream is not None and filters == EventFilter(stream_id=stream.id):
+        if stream is not None and filters.only_stream:
             total = stream.event_count
         else:
             total = await repo.count(tenant_id, filters, cap=COUNT_CAP)

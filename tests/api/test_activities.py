@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import Tokens
 
@@ -323,3 +325,15 @@ async def test_timeline_needs_its_object(client: AsyncClient, auth: dict[str, st
         TIMELINE, params={"object_type": "lead", "object_id": "nobody"}, headers=auth
     )
     assert unknown.status_code == 404
+
+
+async def test_unfiltered_timeline_total_comes_from_the_stream_counter(
+    client: AsyncClient, auth: dict[str, str], session: AsyncSession
+) -> None:
+    await post(client, auth)
+    await post(client, auth)
+    # Skew the counter: an unfiltered timeline reports it (no rows counted), a filtered
+    # one counts rows.
+    await session.execute(text("UPDATE streams SET event_count = 7 WHERE slug = 'crm-lead-l1'"))
+    assert (await timeline(client, auth))["pagination"]["total"] == 7
+    assert (await timeline(client, auth, event_type="note"))["pagination"]["total"] == 2
