@@ -3,7 +3,7 @@
 Measured in one run, against the database in TIDINGS_DATABASE_URL (migrated first):
 
   fan-out     one event to each of --subscribers followers of a stream (1,000, 10,000,
-              100,000), in a tenant made for the run:
+              100,000), in a tenant made for the run and deleted after it (--keep):
                 committing  FeedService.fan_out_committing, the worker's path: one
                             transaction per --chunk recipients, counters included
                 sync        FeedService.fan_out inside one transaction (sync delivery)
@@ -13,18 +13,20 @@ Measured in one run, against the database in TIDINGS_DATABASE_URL (migrated firs
                 app SQL     the app's FAN_OUT statement via asyncpg, one chunk of all N
                             (tells the statement's cost from the chunking's)
               each a new event, rounds rotating the order; rows/s is the median round
-  reads       a tenant of --feed-items feed items (generated in SQL, reused when it
-              exists: loading takes minutes per 10 million) over --feed-users users with
-              Zipf-skewed feeds across 12 monthly partitions, ~1/3 unread, counters
-              filled from the rows; a real uvicorn server answers, at --concurrency and
-              one at a time, for users drawn half from the heavy ones (>= 10,000 items)
-              and half in proportion to their items:
+  reads       a tenant of --feed-items feed items (generated in SQL; reused when it
+              exists, or --reuse: loading 10 million takes ~5 minutes) over --feed-users
+              users with Zipf-skewed feeds across 13 monthly partitions, ~27% unread
+              (most of the last 14 days, a quarter of older items), counters filled from
+              the rows; a real uvicorn server answers, at --concurrency and one at a
+              time, for users drawn half from the heavy ones (>= 10,000 items) and half
+              in proportion to their items:
                 feed         GET /api/events/activity-feed/?page_size=50
                 feed_unread  the same with is_read=false
                 unread       GET /api/subscriptions/unread_counts/ (the unread count)
                 summary      GET /api/events/activity-feed/summary/
               each beside the raw statements the endpoint sends (page + counters), or for
-              the counts beside the counter read alone (and all their statements too)
+              the counts beside the counter read alone (and all their statements too);
+              GET /healthz (no token, no session) shows the HTTP stack's floor
   explain     EXPLAIN (ANALYZE, BUFFERS) of the read queries for the heaviest user and of
               the first and last FAN_OUT chunk for the largest stream (rolled back)
 
@@ -395,6 +397,7 @@ async def fan_out_phase(
 ) -> tuple[list[FanOut], list[Plan]]:
     chunk = args.chunk or settings.fanout_chunk_size
     tenant = f"bench-fo-{secrets.token_hex(4)}"
+    month = datetime.now(UTC).strftime("%Y%m")  # the partitions its rows go to
     rng = random.Random(args.seed)
     engine = create_engine(settings)
     factory = create_session_factory(engine)
@@ -436,7 +439,7 @@ async def fan_out_phase(
     finally:
         if not args.keep:
             started = time.perf_counter()
-            await drop_tenant(conn, tenant)
+            await drop_tenant(conn, tenant, month)
             print(f"  cleaned up the fan-out tenant in {time.perf_counter() - started:.1f} s")
         await conn.close()
         await engine.dispose()
@@ -457,11 +460,17 @@ async def check_fan_out(conn: Conn, tenant: str, uncounted: int) -> None:
     print(f"  checked: {items:,} items delivered, all but the raw baseline's {uncounted:,} counted")
 
 
-async def drop_tenant(conn: Conn, tenant: str) -> None:
+async def drop_tenant(conn: Conn, tenant: str, month: str) -> None:
     async with conn.transaction():
         for table in ("feed_items", "feed_counters", "outbox", "events"):
             await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1", tenant)
         await conn.execute("DELETE FROM tenants WHERE id = $1", tenant)
+    # The run deleted ~2 million rows from this month's partitions: vacuumed now, so that
+    # autovacuum does not do it during the reads measured next, and the next run's fan-out
+    # does not start on a partition full of dead rows.
+    await conn.execute(
+        f"VACUUM (ANALYZE) feed_items_p{month}, events_p{month}, feed_counters, outbox"
+    )
 
 
 # --- the read tenant --------------------------------------------------------------------
