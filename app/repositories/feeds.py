@@ -29,12 +29,18 @@ WITH ev AS (
      WHERE e.tenant_id = :tenant_id AND e.id = :event_id AND e.occurred_at = :occurred_at
        AND NOT e.is_deleted
 ), recipients AS (
+    -- Each branch is limited first, so a chunk reads `limit` subscribers from the index
+    -- (in user order) instead of every remaining one.
     SELECT user_id FROM (
-        SELECT sub.user_id
-          FROM subscriptions sub JOIN ev ON sub.tenant_id = ev.tenant_id
-                                        AND sub.stream_id = ev.stream_id
-         WHERE sub.subscription_type <> 'mute' AND sub.min_importance <= ev.importance
-           AND sub.user_id > :after
+        (SELECT sub.user_id
+           FROM subscriptions sub
+          WHERE sub.tenant_id = :tenant_id
+            AND sub.stream_id = (SELECT stream_id FROM ev)
+            AND sub.subscription_type <> 'mute'
+            AND sub.min_importance <= (SELECT importance FROM ev)
+            AND sub.user_id > :after
+          ORDER BY sub.user_id
+          LIMIT :limit)
         UNION
         SELECT named FROM ev, unnest(ev.recipients) AS named WHERE named > :after
     ) AS everyone
