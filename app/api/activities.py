@@ -52,7 +52,7 @@ def _bad_query(name: str, message: str) -> ProblemError:
     )
 
 
-def time_zone(
+async def time_zone(
     tz: Annotated[
         str, Query(max_length=64, description="IANA time zone, e.g. Europe/Paris.")
     ] = "UTC",
@@ -75,7 +75,7 @@ def _instant(value: DateOrTime, tz: ZoneInfo, *, end: bool) -> datetime:
     return datetime.combine(day, time.min, tz)
 
 
-def window(
+async def window(
     tz: TimeZone,
     date_from: Annotated[
         DateOrTime | None, Query(description="From this date (in `tz`) or instant.")
@@ -354,7 +354,7 @@ async def summary(
     )
 
 
-def _dimensions(
+async def _dimensions(
     group: Annotated[
         str, Query(max_length=100, description="Comma-separated: day, activity_type, status.")
     ] = "day,activity_type,status",

@@ -85,7 +85,7 @@ async def get_principal(
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def get_redis(request: Request) -> RedisClient:
+async def get_redis(request: Request) -> RedisClient:
     client: RedisClient = request.app.state.redis
     return client
 
@@ -93,7 +93,7 @@ def get_redis(request: Request) -> RedisClient:
 Redis = Annotated[RedisClient, Depends(get_redis)]
 
 
-def page_request(
+async def page_request(
     page: Annotated[
         int | None, Query(ge=1, le=10_000, description="Page number (DRF style).")
     ] = None,
@@ -113,7 +113,7 @@ def page_request(
     return PageRequest(page_size=page_size, cursor=decoded, page=page)
 
 
-def numbered_page_request(
+async def numbered_page_request(
     page: Annotated[int, Query(ge=1, le=10_000, description="Page number.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 50,
 ) -> PageRequest:

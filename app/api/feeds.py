@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.activities import Window
 from app.api.deps import CurrentUser, Paging, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.listing import list_body
+from app.api.responses import json_response, raw_json
 from app.api.streams import EventTypesQuery, split_types
-from app.models import FeedItem
-from app.repositories.feeds import FeedFilter
+from app.repositories.feeds import FeedEntry, FeedFilter
 from app.schemas.events import EventFields
 from app.schemas.feeds import (
-    FeedItemRead,
     FeedList,
     FeedSummaryRead,
     GenerateBody,
@@ -46,30 +45,31 @@ def age_display(at: datetime, now: datetime) -> str:
     return at.strftime("%b %-d, %Y")
 
 
-async def feed_items(session: Session, tenant_id: str, items: list[FeedItem]) -> list[FeedItemRead]:
+async def feed_items(
+    session: Session, tenant_id: str, items: list[FeedEntry]
+) -> list[dict[str, Any]]:
+    """Items in FeedItemRead's shape, as plain values for `json_response`."""
     types = await event_type_service.resolve(session, tenant_id, {i.activity_type for i in items})
     now = datetime.now(UTC)
     return [
-        FeedItemRead.model_validate(
-            {
-                "id": item.id,
-                "activity_type": item.activity_type,
-                "activity_type_display": types[item.activity_type].label
-                if item.activity_type in types
-                else item.activity_type,
-                "title": item.title,
-                "description": item.description,
-                "is_read": item.is_read,
-                "read_at": item.read_at,
-                "created_at": item.created_at,
-                "age_display": age_display(item.created_at, now),
-                "data": item.data,
-                "target_type": item.target_type,
-                "target_id": item.target_id,
-                "event_id": item.event_id,
-                "stream_id": item.stream_id,
-            }
-        )
+        {
+            "id": item.event_id,
+            "activity_type": item.activity_type,
+            "activity_type_display": types[item.activity_type].label
+            if item.activity_type in types
+            else item.activity_type,
+            "title": item.title,
+            "description": item.description,
+            "is_read": item.is_read,
+            "read_at": item.read_at,
+            "created_at": item.created_at,
+            "age_display": age_display(item.created_at, now),
+            "data": raw_json(item.data_json),
+            "target_type": item.target_type,
+            "target_id": item.target_id,
+            "event_id": item.event_id,
+            "stream_id": item.stream_id,
+        }
         for item in items
     ]
 
@@ -93,7 +93,7 @@ async def feed(
     is_read: bool | None = None,
     start_date: Annotated[datetime | None, Query(description="ISO instant; naive is UTC.")] = None,
     end_date: Annotated[datetime | None, Query(description="ISO instant; naive is UTC.")] = None,
-) -> dict[str, Any]:
+) -> Response:
     since, until = dates
     since = start_date.replace(tzinfo=start_date.tzinfo or UTC) if start_date else since
     until = end_date.replace(tzinfo=end_date.tzinfo or UTC) if end_date else until
@@ -101,7 +101,8 @@ async def feed(
         activity_types=split_types(activity_type), is_read=is_read, since=since, until=until
     )
     page = await feed_service.page(session, actor=user, filters=filters, page=paging)
-    return list_body(request, page, paging, await feed_items(session, user.tenant_id, page.items))
+    items = await feed_items(session, user.tenant_id, page.items)
+    return json_response(list_body(request, page, paging, items))
 
 
 @router.get(
@@ -112,14 +113,16 @@ async def feed(
     response_model=FeedSummaryRead,
     responses=problem_responses(401),
 )
-async def summary(session: Session, user: CurrentUser) -> FeedSummaryRead:
+async def summary(session: Session, user: CurrentUser) -> Response:
     result = await feed_service.summary(session, actor=user)
-    return FeedSummaryRead(
-        total_items=result.total_items,
-        unread_count=result.unread_count,
-        read_count=result.total_items - result.unread_count,
-        activity_types=result.activity_types,
-        recent_activity=await feed_items(session, user.tenant_id, result.recent),
+    return json_response(
+        {
+            "total_items": result.total_items,
+            "unread_count": result.unread_count,
+            "read_count": result.total_items - result.unread_count,
+            "activity_types": result.activity_types,
+            "recent_activity": await feed_items(session, user.tenant_id, result.recent),
+        }
     )
 
 

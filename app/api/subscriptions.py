@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from app.api.deps import CurrentUser, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.milestones import milestone_read
+from app.api.responses import json_response
 from app.enums import Importance
 from app.pagination import PageRequest
 from app.repositories.events import EventFilter
@@ -64,16 +65,17 @@ async def list_subscriptions(session: Session, user: CurrentUser) -> Subscriptio
     response_model=UnreadCountsRead,
     responses=problem_responses(401),
 )
-async def unread_counts(session: Session, user: CurrentUser) -> UnreadCountsRead:
-    views = await subscription_service.mine(session, actor=user)
-    by_type = await feed_service.unread_by_type(session, actor=user)
-    return UnreadCountsRead(
-        total_unread=sum(by_type.values()),
-        by_type=by_type,
-        subscriptions=[
-            {"id": str(v.subscription.id), "stream": v.stream.slug, "unread_count": v.unread_count}
-            for v in views
-        ],
+async def unread_counts(session: Session, user: CurrentUser) -> Response:
+    counts = await subscription_service.unread_counts(session, actor=user)
+    return json_response(
+        {
+            "total_unread": counts.total,
+            "by_type": counts.by_type,
+            "subscriptions": [
+                {"id": sid, "stream": slug, "unread_count": unread}
+                for sid, slug, unread in counts.subscriptions
+            ],
+        }
     )
 
 

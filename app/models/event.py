@@ -106,6 +106,8 @@ class Outbox(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_pending", "id", postgresql_where=text("processed_at IS NULL")),
+        # A fan-out chunk finds (and locks) its event's row by event id.
+        Index("ix_outbox_event_id", "event_id", postgresql_where=text("processed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -118,6 +120,9 @@ class Outbox(Base):
     created_at: Mapped[datetime] = created_at_column()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # The last recipient (user id) a committed fan-out chunk delivered to: a re-run
+    # resumes after it, so no chunk is delivered twice.
+    fanout_cursor: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,25 +13,39 @@ from sqlalchemy import Row, Select, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.db import EventRef
-from app.models import FeedCounter, FeedItem, Outbox, Stream, Subscription
+from app.models import Outbox, Stream, Subscription
 from app.pagination import Cursor
-from app.repositories.base import Repository, newest_first
+from app.repositories.base import Repository, driver
 
-# One chunk of a fan-out: the next `limit` recipients after `after` (in user order) get
-# the event, once each (ON CONFLICT: a re-run delivers nothing twice), and their counters
-# move in the same statement. Recipients are the stream's subscribers whose
-# min_importance admits the event (muted ones excluded) plus the event's named recipients.
-FAN_OUT = text(
-    """
-WITH ev AS (
-    SELECT e.id, e.occurred_at, e.tenant_id, e.stream_id, e.event_type, e.importance,
-           e.summary, e.description, e.data, e.recipients, s.object_type, s.object_id
-      FROM events e JOIN streams s ON s.tenant_id = e.tenant_id AND s.id = e.stream_id
+# One chunk of an event's fan-out, in one statement: lock the event's outbox row (so
+# two runs of the same job take turns), read how far earlier chunks got, deliver the
+# event to the next `limit` recipients after that (in user order), move their counters,
+# and record the progress (or, on the last chunk, that the fan-out is done). A chunk that
+# committed is never delivered again, so the insert needs no conflict check, except when
+# a backfill got some of the same items in first: then the chunk is re-run tolerating
+# them (`{on_conflict}`).
+#
+# Recipients are the stream's subscribers whose min_importance admits the event (muted
+# ones excluded) plus the event's named recipients; the subscriber branch is limited
+# before the union so a chunk reads `limit` subscriptions from the index, not all that
+# remain. Counters already there are bumped by a plain UPDATE (HOT, no index entry: most
+# of a fan-out's cost otherwise); missing ones are inserted, racing inserts merged.
+_FAN_OUT = """
+WITH job AS MATERIALIZED (
+    SELECT o.id, coalesce(o.fanout_cursor, '') AS after
+      FROM outbox o
+     WHERE o.event_id = :event_id AND o.tenant_id = :tenant_id AND o.kind = 'created'
+       AND o.processed_at IS NULL
+     ORDER BY o.id LIMIT 1
+       FOR UPDATE
+), ev AS MATERIALIZED (
+    SELECT e.id, e.occurred_at, e.stream_id, e.event_type, e.importance, e.recipients
+      FROM events e
      WHERE e.tenant_id = :tenant_id AND e.id = :event_id AND e.occurred_at = :occurred_at
-       AND NOT e.is_deleted
-), recipients AS (
-    -- Each branch is limited first, so a chunk reads `limit` subscribers from the index
-    -- (in user order) instead of every remaining one.
+       AND NOT e.is_deleted AND EXISTS (SELECT 1 FROM job)
+), recipients AS MATERIALIZED (
+    -- Named recipients who are subscribers too come through the subscriber branch, so
+    -- the two branches never overlap and need no de-duplicating.
     SELECT user_id FROM (
         (SELECT sub.user_id
            FROM subscriptions sub
@@ -38,48 +53,73 @@ WITH ev AS (
             AND sub.stream_id = (SELECT stream_id FROM ev)
             AND sub.subscription_type <> 'mute'
             AND sub.min_importance <= (SELECT importance FROM ev)
-            AND sub.user_id > :after
+            AND sub.user_id > (SELECT after FROM job)
           ORDER BY sub.user_id
           LIMIT :limit)
-        UNION
-        SELECT named FROM ev, unnest(ev.recipients) AS named WHERE named > :after
+        UNION ALL
+        (SELECT DISTINCT named FROM ev, unnest(ev.recipients) AS named
+          WHERE named > (SELECT after FROM job)
+            AND NOT EXISTS (
+                SELECT 1 FROM subscriptions sub
+                 WHERE sub.tenant_id = :tenant_id AND sub.stream_id = ev.stream_id
+                   AND sub.user_id = named AND sub.subscription_type <> 'mute'
+                   AND sub.min_importance <= ev.importance))
     ) AS everyone
     ORDER BY user_id
     LIMIT :limit
 ), delivered AS (
-    INSERT INTO feed_items (id, created_at, tenant_id, user_id, event_id, stream_id,
-                            activity_type, title, description, data, target_type, target_id)
-    SELECT gen_random_uuid(), ev.occurred_at, ev.tenant_id, r.user_id, ev.id, ev.stream_id,
-           ev.event_type, ev.summary, ev.description, ev.data, ev.object_type, ev.object_id
+    INSERT INTO feed_items (tenant_id, user_id, created_at, event_id, stream_id, activity_type)
+    SELECT :tenant_id, r.user_id, ev.occurred_at, ev.id, ev.stream_id, ev.event_type
       FROM recipients r CROSS JOIN ev
-    ON CONFLICT DO NOTHING
-    RETURNING user_id, activity_type
-), counted AS (
-    INSERT INTO feed_counters AS c (tenant_id, user_id, activity_type, total, unread)
-    SELECT :tenant_id, user_id, activity_type, count(*), count(*)
-      FROM delivered GROUP BY user_id, activity_type ORDER BY user_id, activity_type
-    ON CONFLICT (tenant_id, user_id, activity_type)
-    DO UPDATE SET total = c.total + EXCLUDED.total, unread = c.unread + EXCLUDED.unread
+    {on_conflict}
+    RETURNING user_id
+), bumped AS (
+    -- By key lookups in user order (an array, so the plan cannot turn into a hash join
+    -- over every counter of the tenant).
+    UPDATE feed_counters c SET total = c.total + 1, unread = c.unread + 1
+     WHERE c.tenant_id = :tenant_id
+       AND c.user_id = ANY (ARRAY(SELECT user_id FROM delivered))
+       AND c.stream_id = (SELECT stream_id FROM ev)
+       AND c.activity_type = (SELECT event_type FROM ev)
+    RETURNING c.user_id
+), added AS (
+    INSERT INTO feed_counters AS c (tenant_id, user_id, stream_id, activity_type, total, unread)
+    SELECT :tenant_id, d.user_id, ev.stream_id, ev.event_type, 1, 1
+      FROM delivered d CROSS JOIN ev
+     WHERE NOT EXISTS (SELECT 1 FROM bumped b WHERE b.user_id = d.user_id)
+     ORDER BY d.user_id
+    ON CONFLICT (tenant_id, user_id, stream_id, activity_type)
+    DO UPDATE SET total = c.total + 1, unread = c.unread + 1
+), progressed AS (
+    UPDATE outbox o
+       SET fanout_cursor = coalesce((SELECT max(user_id) FROM recipients), o.fanout_cursor),
+           processed_at = CASE WHEN (SELECT count(*) FROM recipients) < :limit
+                               THEN now() END
+      FROM job WHERE o.id = job.id
 )
 SELECT (SELECT count(*) FROM delivered) AS delivered,
-       (SELECT max(user_id) FROM recipients) AS last_user
+       (SELECT count(*) FROM recipients) AS considered,
+       (SELECT count(*) FROM job) AS pending
 """
-)
+FAN_OUT = text(_FAN_OUT.format(on_conflict=""))
+FAN_OUT_TOLERANT = text(_FAN_OUT.format(on_conflict="ON CONFLICT DO NOTHING"))
 
-# Marks a user's unread items read (all, some ids, or one stream's) and takes them off the
+# Marks a user's unread items read (all, some, or one stream's) and takes them off the
 # counters in the same statement, so a count read at any moment matches the rows.
 MARK_READ = text(
     """
 WITH marked AS (
     UPDATE feed_items SET is_read = true, read_at = now()
      WHERE tenant_id = :tenant_id AND user_id = :user_id AND NOT is_read
-       AND (CAST(:ids AS uuid[]) IS NULL OR id = ANY(CAST(:ids AS uuid[])))
+       AND (CAST(:ids AS uuid[]) IS NULL OR event_id = ANY(CAST(:ids AS uuid[])))
        AND (CAST(:stream_id AS uuid) IS NULL OR stream_id = CAST(:stream_id AS uuid))
-    RETURNING activity_type
+    RETURNING stream_id, activity_type
 ), counted AS (
     UPDATE feed_counters c SET unread = c.unread - m.n
-      FROM (SELECT activity_type, count(*) AS n FROM marked GROUP BY activity_type) m
-     WHERE c.tenant_id = :tenant_id AND c.user_id = :user_id AND c.activity_type = m.activity_type
+      FROM (SELECT stream_id, activity_type, count(*) AS n
+              FROM marked GROUP BY stream_id, activity_type) m
+     WHERE c.tenant_id = :tenant_id AND c.user_id = :user_id
+       AND c.stream_id = m.stream_id AND c.activity_type = m.activity_type
 )
 SELECT count(*) FROM marked
 """
@@ -91,7 +131,6 @@ SELECT count(*) FROM marked
 _MISSING = """
     FROM subscriptions sub
     JOIN events e ON e.tenant_id = sub.tenant_id AND e.stream_id = sub.stream_id
-    JOIN streams s ON s.tenant_id = e.tenant_id AND s.id = e.stream_id
    WHERE sub.tenant_id = :tenant_id AND sub.user_id = :user_id
      AND sub.subscription_type <> 'mute' AND e.importance >= sub.min_importance
      AND NOT e.is_deleted AND e.occurred_at >= :since
@@ -99,18 +138,16 @@ _MISSING = """
 BACKFILL = text(
     f"""
 WITH delivered AS (
-    INSERT INTO feed_items (id, created_at, tenant_id, user_id, event_id, stream_id,
-                            activity_type, title, description, data, target_type, target_id)
-    SELECT gen_random_uuid(), e.occurred_at, e.tenant_id, sub.user_id, e.id, e.stream_id,
-           e.event_type, e.summary, e.description, e.data, s.object_type, s.object_id
+    INSERT INTO feed_items (tenant_id, user_id, created_at, event_id, stream_id, activity_type)
+    SELECT e.tenant_id, sub.user_id, e.occurred_at, e.id, e.stream_id, e.event_type
     {_MISSING}
     ON CONFLICT DO NOTHING
-    RETURNING activity_type
+    RETURNING stream_id, activity_type
 ), counted AS (
-    INSERT INTO feed_counters AS c (tenant_id, user_id, activity_type, total, unread)
-    SELECT :tenant_id, :user_id, activity_type, count(*), count(*)
-      FROM delivered GROUP BY activity_type ORDER BY activity_type
-    ON CONFLICT (tenant_id, user_id, activity_type)
+    INSERT INTO feed_counters AS c (tenant_id, user_id, stream_id, activity_type, total, unread)
+    SELECT :tenant_id, :user_id, stream_id, activity_type, count(*), count(*)
+      FROM delivered GROUP BY stream_id, activity_type ORDER BY stream_id, activity_type
+    ON CONFLICT (tenant_id, user_id, stream_id, activity_type)
     DO UPDATE SET total = c.total + EXCLUDED.total, unread = c.unread + EXCLUDED.unread
 )
 SELECT count(*) FROM delivered
@@ -121,9 +158,51 @@ BACKFILL_DRY_RUN = text(
 SELECT count(*) {_MISSING}
    AND NOT EXISTS (SELECT 1 FROM feed_items f
                     WHERE f.tenant_id = e.tenant_id AND f.user_id = sub.user_id
-                      AND f.event_id = e.id AND f.created_at = e.occurred_at)
+                      AND f.created_at = e.occurred_at AND f.event_id = e.id)
 """
 )
+
+# A page of a user's feed: the lean rows by the key index (newest first), then their
+# events' text and data and their streams' objects. The data comes as JSON text, to be
+# written into the response as it is. {where} and {offset} come from `_page_sql`.
+_PAGE = """
+SELECT f.event_id, f.activity_type, f.is_read, f.read_at, f.created_at, f.stream_id,
+       coalesce(e.summary, '') AS title, coalesce(e.description, '') AS description,
+       coalesce(e.data, '{{}}'::jsonb)::text AS data, s.object_type, s.object_id
+  FROM (SELECT event_id, activity_type, is_read, read_at, created_at, stream_id
+          FROM feed_items
+         WHERE tenant_id = $1 AND user_id = $2{where}
+         ORDER BY created_at DESC, event_id DESC
+         LIMIT $3{offset}) AS f
+  LEFT JOIN events e
+    ON e.tenant_id = $1 AND e.id = f.event_id AND e.occurred_at = f.created_at
+  LEFT JOIN streams s ON s.tenant_id = $1 AND s.id = f.stream_id
+ ORDER BY f.created_at DESC, f.event_id DESC
+"""
+_COUNT = """
+SELECT count(*) FROM (SELECT 1 FROM feed_items WHERE tenant_id = $1 AND user_id = $2{where}
+                       LIMIT $3) AS capped
+"""
+_COUNTERS_BY_TYPE = """
+SELECT activity_type, sum(total)::bigint AS total, sum(unread)::bigint AS unread
+  FROM feed_counters WHERE tenant_id = $1 AND user_id = $2
+ GROUP BY activity_type ORDER BY activity_type
+"""
+_UNREAD_BY_STREAM_TYPE = """
+SELECT stream_id, activity_type, unread
+  FROM feed_counters WHERE tenant_id = $1 AND user_id = $2 AND unread <> 0
+"""
+_SUBSCRIBED = """
+SELECT sub.id, s.slug, sub.stream_id
+  FROM subscriptions sub JOIN streams s ON s.tenant_id = sub.tenant_id AND s.id = sub.stream_id
+ WHERE sub.tenant_id = $1 AND sub.user_id = $2
+ ORDER BY sub.created_at DESC, sub.id DESC
+"""
+_UNREAD_BY_STREAM = """
+SELECT stream_id, sum(unread)::bigint AS unread
+  FROM feed_counters WHERE tenant_id = $1 AND user_id = $2 AND unread <> 0
+ GROUP BY stream_id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,24 +219,91 @@ class FeedFilter:
         return self.since is None and self.until is None and self.stream_id is None
 
 
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """A feed item as read: its row, its event's text and data (`data_json`: the JSON
+    text as stored) and its stream's object. `event_id` is also the item's id."""
+
+    event_id: uuid.UUID
+    activity_type: str
+    is_read: bool
+    read_at: datetime | None
+    created_at: datetime
+    stream_id: uuid.UUID
+    title: str
+    description: str
+    data_json: str
+    target_type: str | None
+    target_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    delivered: int  # new feed items
+    considered: int  # recipients this chunk went through
+    pending: bool  # whether the event still had a fan-out to do when the chunk began
+
+
+@functools.lru_cache(maxsize=128)
+def _page_sql(
+    template: str,
+    types: bool,
+    is_read: bool | None,
+    since: bool,
+    until: bool,
+    stream: bool,
+    keyset: bool,
+    offset: bool,
+) -> str:
+    """The statement for one combination of filters; each is its own prepared statement,
+    so every plan uses the key index with the bounds it has."""
+    where, n = [], 4
+    if types:
+        where.append(f"activity_type = ANY(${n}::text[])")
+        n += 1
+    if is_read is not None:
+        where.append("is_read" if is_read else "NOT is_read")
+    if since:
+        where.append(f"created_at >= ${n}")
+        n += 1
+    if until:
+        where.append(f"created_at < ${n}")
+        n += 1
+    if stream:
+        where.append(f"stream_id = ${n}")
+        n += 1
+    if keyset:
+        # An OR rather than a row comparison, so the time is an index bound.
+        where.append(f"(created_at < ${n} OR (created_at = ${n} AND event_id < ${n + 1}))")
+        n += 2
+    tail = f" OFFSET ${n}" if offset else ""
+    return template.format(where="".join(f" AND {w}" for w in where), offset=tail)
+
+
+def _page_args(f: FeedFilter, cursor: Cursor | None) -> list[Any]:
+    args: list[Any] = []
+    if f.activity_types:
+        args.append(list(f.activity_types))
+    args.extend(v for v in (f.since, f.until, f.stream_id) if v is not None)
+    if cursor is not None:
+        args.extend((cursor.at, cursor.id))
+    return args
+
+
 class FeedRepository(Repository):
-    async def fan_out_chunk(
-        self, tenant_id: str, event_id: uuid.UUID, occurred_at: datetime, *, after: str, limit: int
-    ) -> tuple[int, str | None]:
-        """(items delivered, last recipient considered); None when no recipient is left."""
-        row = (
-            await self.session.execute(
-                FAN_OUT,
-                {
-                    "tenant_id": tenant_id,
-                    "event_id": event_id,
-                    "occurred_at": occurred_at,
-                    "after": after,
-                    "limit": limit,
-                },
-            )
-        ).one()
-        return int(row.delivered), row.last_user
+    async def fan_out_chunk(self, event: EventRef, *, limit: int, tolerant: bool = False) -> Chunk:
+        """Delivers the next chunk of `event`'s recipients (see FAN_OUT). Raises
+        IntegrityError if one of the items exists already, which only a backfill racing
+        an async fan-out can cause: re-run the chunk (in a new transaction) tolerantly."""
+        params = {
+            "tenant_id": event.tenant_id,
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at,
+            "limit": limit,
+        }
+        statement = FAN_OUT_TOLERANT if tolerant else FAN_OUT
+        row = (await self.session.execute(statement, params)).one()
+        return Chunk(int(row.delivered), int(row.considered), bool(row.pending))
 
     async def mark_read(
         self,
@@ -198,19 +344,8 @@ class FeedRepository(Repository):
         )
         return [(row.tenant_id, row.user_id) for row in result]
 
-    def _conditions(self, tenant_id: str, user_id: str, f: FeedFilter) -> list[Any]:
-        conditions: list[Any] = [FeedItem.tenant_id == tenant_id, FeedItem.user_id == user_id]
-        if f.activity_types:
-            conditions.append(FeedItem.activity_type.in_(list(f.activity_types)))
-        if f.is_read is not None:
-            conditions.append(FeedItem.is_read == f.is_read)
-        if f.since is not None:
-            conditions.append(FeedItem.created_at >= f.since)
-        if f.until is not None:
-            conditions.append(FeedItem.created_at < f.until)
-        if f.stream_id is not None:
-            conditions.append(FeedItem.stream_id == f.stream_id)
-        return conditions
+    # The reads below are the hot paths (a feed page, an unread count): plain asyncpg on
+    # the session's connection, rows as tuples, no ORM objects.
 
     async def page(
         self,
@@ -221,42 +356,63 @@ class FeedRepository(Repository):
         cursor: Cursor | None,
         limit: int,
         offset: int = 0,
-    ) -> list[FeedItem]:
-        stmt = newest_first(
-            select(FeedItem).where(*self._conditions(tenant_id, user_id, f)),
-            FeedItem.created_at,
-            FeedItem.id,
-            cursor=cursor,
-            limit=limit,
-            offset=offset,
+    ) -> list[FeedEntry]:
+        """Newest first; `limit` + 1 rows are asked for, so callers can tell whether a
+        page follows."""
+        sql = _page_sql(
+            _PAGE,
+            bool(f.activity_types),
+            f.is_read,
+            f.since is not None,
+            f.until is not None,
+            f.stream_id is not None,
+            cursor is not None,
+            offset > 0,
         )
-        return list(await self.session.scalars(stmt))
+        args = [tenant_id, user_id, limit + 1, *_page_args(f, cursor)]
+        if offset:
+            args.append(offset)
+        rows = await (await driver(self.session)).fetch(sql, *args)
+        return [FeedEntry(*row) for row in rows]
 
     async def count(self, tenant_id: str, user_id: str, f: FeedFilter, *, cap: int) -> int:
-        matching = (
-            select(FeedItem.id).where(*self._conditions(tenant_id, user_id, f)).limit(cap + 1)
+        """Matching items, counted up to `cap` + 1 (for filters the counters cannot
+        answer)."""
+        sql = _page_sql(
+            _COUNT,
+            bool(f.activity_types),
+            f.is_read,
+            f.since is not None,
+            f.until is not None,
+            f.stream_id is not None,
+            False,
+            False,
         )
-        return int(
-            await self.session.scalar(select(func.count()).select_from(matching.subquery())) or 0
-        )
+        args = [tenant_id, user_id, cap + 1, *_page_args(f, None)]
+        return int(await (await driver(self.session)).fetchval(sql, *args) or 0)
 
     async def counters(self, tenant_id: str, user_id: str) -> dict[str, tuple[int, int]]:
         """activity type -> (total, unread)."""
-        result = await self.session.execute(
-            select(FeedCounter.activity_type, FeedCounter.total, FeedCounter.unread)
-            .where(FeedCounter.tenant_id == tenant_id, FeedCounter.user_id == user_id)
-            .order_by(FeedCounter.activity_type)
-        )
-        return {row.activity_type: (int(row.total), int(row.unread)) for row in result}
+        rows = await (await driver(self.session)).fetch(_COUNTERS_BY_TYPE, tenant_id, user_id)
+        return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
+    async def unread_cells(self, tenant_id: str, user_id: str) -> list[tuple[uuid.UUID, str, int]]:
+        """(stream, activity type, unread) of every counter with unread items."""
+        rows = await (await driver(self.session)).fetch(_UNREAD_BY_STREAM_TYPE, tenant_id, user_id)
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def subscribed(
+        self, tenant_id: str, user_id: str
+    ) -> list[tuple[uuid.UUID, str, uuid.UUID]]:
+        """(subscription id, stream slug, stream id) of the user's subscriptions, newest
+        first."""
+        rows = await (await driver(self.session)).fetch(_SUBSCRIBED, tenant_id, user_id)
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def unread_by_stream(self, tenant_id: str, user_id: str) -> dict[uuid.UUID, int]:
-        """Unread items per stream, counted through the partial unread index."""
-        result = await self.session.execute(
-            select(FeedItem.stream_id, func.count())
-            .where(FeedItem.tenant_id == tenant_id, FeedItem.user_id == user_id, ~FeedItem.is_read)
-            .group_by(FeedItem.stream_id)
-        )
-        return dict(result.all())
+        """Unread items per stream, from the counters."""
+        rows = await (await driver(self.session)).fetch(_UNREAD_BY_STREAM, tenant_id, user_id)
+        return {row[0]: int(row[1]) for row in rows}
 
 
 class SubscriptionRepository(Repository):
@@ -350,14 +506,3 @@ class OutboxRepository(Repository):
             .limit(limit)
         )
         return [EventRef(r.tenant_id, r.event_id, r.event_occurred_at) for r in result]
-
-    async def mark_processed(self, event_ids: Sequence[uuid.UUID], at: datetime) -> None:
-        await self.session.execute(
-            update(Outbox)
-            .where(
-                Outbox.event_id.in_(list(event_ids)),
-                Outbox.kind == "created",
-                Outbox.processed_at.is_(None),
-            )
-            .values(processed_at=at)
-        )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
@@ -15,9 +16,10 @@ from app.enums import Importance
 from app.errors import Forbidden, NotFound
 from app.ids import new_id
 from app.logging import log
-from app.models import FeedItem, Stream, Subscription
+from app.models import Stream, Subscription
 from app.pagination import Page, PageRequest, page_of
 from app.repositories.feeds import (
+    FeedEntry,
     FeedFilter,
     FeedRepository,
     OutboxRepository,
@@ -26,9 +28,8 @@ from app.repositories.feeds import (
 from app.repositories.streams import StreamRepository
 from app.repositories.users import UserRepository
 from app.result import Err, Ok, Result
-from app.settings import FanoutMode
+from app.settings import DEFAULT_FANOUT_CHUNK, FanoutMode
 
-FAN_OUT_CHUNK = 5_000
 COUNT_CAP = 10_000
 
 
@@ -37,7 +38,7 @@ class FeedSummary:
     total_items: int
     unread_count: int
     activity_types: dict[str, int]
-    recent: list[FeedItem]
+    recent: list[FeedEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,13 @@ class Backfill:
     start: datetime
     end: datetime
     tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadCounts:
+    total: int
+    by_type: dict[str, int]
+    subscriptions: list[tuple[uuid.UUID, str, int]]  # (subscription id, stream slug, unread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +74,7 @@ class FeedService:
         how = delivery(session)
         if how.mode is FanoutMode.sync or how.enqueue is None:
             for event in events:
-                await self.fan_out(session, event)
-            await OutboxRepository(session).mark_processed(
-                [e.event_id for e in events], datetime.now(UTC)
-            )
+                await self.fan_out(session, event, chunk=how.chunk)
             return
         enqueue = how.enqueue
 
@@ -79,42 +84,43 @@ class FeedService:
         after_commit(session, hand_over)
 
     async def fan_out(
-        self, session: AsyncSession, event: EventRef, *, chunk: int = FAN_OUT_CHUNK
+        self, session: AsyncSession, event: EventRef, *, chunk: int = DEFAULT_FANOUT_CHUNK
     ) -> int:
-        """Delivers one event to all its recipients in this transaction; returns how many
-        new feed items it made (0 on a re-run)."""
+        """Delivers one event to all its recipients in this transaction (the one that
+        recorded it: nobody else can have delivered any of it); returns how many new
+        feed items it made (0 once its fan-out is done)."""
         repo = FeedRepository(session)
-        after, total = "", 0
+        total = 0
         while True:
-            delivered, last = await repo.fan_out_chunk(
-                event.tenant_id, event.event_id, event.occurred_at, after=after, limit=chunk
-            )
-            total += delivered
-            if last is None:
+            done = await repo.fan_out_chunk(event, limit=chunk)
+            total += done.delivered
+            if not done.pending or done.considered < chunk:
                 return total
-            after = last
 
     async def fan_out_committing(
         self,
         factory: async_sessionmaker[AsyncSession],
         event: EventRef,
         *,
-        chunk: int = FAN_OUT_CHUNK,
+        chunk: int = DEFAULT_FANOUT_CHUNK,
     ) -> int:
-        """The worker's fan-out: one transaction per chunk, so a crash loses at most one
-        chunk of progress, then the outbox row is marked done. Safe to run again."""
-        after, total = "", 0
+        """The worker's fan-out: one transaction per chunk, each recording how far it
+        got, so a crash loses at most the chunk in flight and a re-run (or a second
+        worker on the same job) carries on from the last committed one."""
+        total = 0
         while True:
-            async with factory() as session, session.begin():
-                delivered, last = await FeedRepository(session).fan_out_chunk(
-                    event.tenant_id, event.event_id, event.occurred_at, after=after, limit=chunk
-                )
-            total += delivered
-            if last is None:
+            try:
+                async with factory() as session, session.begin():
+                    done = await FeedRepository(session).fan_out_chunk(event, limit=chunk)
+            except IntegrityError:
+                # A backfill delivered some of this chunk's items first.
+                async with factory() as session, session.begin():
+                    done = await FeedRepository(session).fan_out_chunk(
+                        event, limit=chunk, tolerant=True
+                    )
+            total += done.delivered
+            if not done.pending or done.considered < chunk:
                 break
-            after = last
-        async with factory() as session, session.begin():
-            await OutboxRepository(session).mark_processed([event.event_id], datetime.now(UTC))
         log.info("fanout.completed", event_id=str(event.event_id), delivered=total)
         return total
 
@@ -127,7 +133,7 @@ class FeedService:
 
     async def page(
         self, session: AsyncSession, *, actor: Principal, filters: FeedFilter, page: PageRequest
-    ) -> Page[FeedItem]:
+    ) -> Page[FeedEntry]:
         repo = FeedRepository(session)
         items = await repo.page(
             actor.tenant_id,
@@ -149,7 +155,7 @@ class FeedService:
                 total = sum(u for _, u in picked)
         else:
             total = await repo.count(actor.tenant_id, actor.user_id, filters, cap=COUNT_CAP)
-        return page_of(items, total, page.page_size, lambda i: (i.created_at, i.id))
+        return page_of(items, total, page.page_size, lambda i: (i.created_at, i.event_id))
 
     async def summary(self, session: AsyncSession, *, actor: Principal) -> FeedSummary:
         """Seed 002's summary, from the counters (no rows counted) and the 5 newest items."""
@@ -295,6 +301,26 @@ class SubscriptionService:
         if subscription is not None:
             await repo.touch_read(subscription, datetime.now(UTC))
         return await feed_service.mark_read(session, actor=actor, stream_id=stream_id)
+
+    async def unread_counts(self, session: AsyncSession, *, actor: Principal) -> UnreadCounts:
+        """The caller's unread items in all, per activity type and per subscription,
+        summed from their counters (named-recipient items of streams they do not follow
+        count in the total and per type only)."""
+        repo = FeedRepository(session)
+        cells = await repo.unread_cells(actor.tenant_id, actor.user_id)
+        by_type: dict[str, int] = {}
+        by_stream: dict[uuid.UUID, int] = {}
+        for stream_id, activity_type, unread in cells:
+            by_type[activity_type] = by_type.get(activity_type, 0) + unread
+            by_stream[stream_id] = by_stream.get(stream_id, 0) + unread
+        subscribed = await repo.subscribed(actor.tenant_id, actor.user_id)
+        return UnreadCounts(
+            total=sum(by_type.values()),
+            by_type=dict(sorted(by_type.items())),
+            subscriptions=[
+                (sid, slug, by_stream.get(stream, 0)) for sid, slug, stream in subscribed
+            ],
+        )
 
     async def mine(self, session: AsyncSession, *, actor: Principal) -> list[SubscriptionView]:
         rows = await SubscriptionRepository(session).mine(actor.tenant_id, actor.user_id)

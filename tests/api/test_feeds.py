@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from app.schemas.feeds import FeedList, FeedSummaryRead, UnreadCountsRead
 from tests.conftest import Tokens
-from tests.factories import add_event, create_stream
+from tests.factories import add_event, create_stream, record_event
 
 FEED = "/api/events/activity-feed/"
 SEED_002_KEYS = {
@@ -37,6 +38,7 @@ async def subscribe(
 async def feed(client: AsyncClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:
     response = await client.get(FEED, params=params, headers=headers)
     assert response.status_code == 200, response.text
+    FeedList.model_validate_json(response.content)  # the documented shape, exactly
     return response.json()  # type: ignore[no-any-return]
 
 
@@ -58,7 +60,7 @@ async def test_subscribers_get_events_in_their_feed(
         "normal",
         True,
     )
-    await add_event(
+    event = await add_event(
         client,
         auth,
         stream["slug"],
@@ -71,6 +73,10 @@ async def test_subscribers_get_events_in_their_feed(
     assert body["count"] == 1
     item = body["results"][0]
     assert SEED_002_KEYS <= set(item)
+    # an item is named by its event: one per user and event
+    assert item["id"] == item["event_id"] == event["id"]
+    assert item["stream_id"] == stream["id"]
+    assert item["data"] == {"name": "Foundation"}
     assert item["activity_type"] == "milestone_completed"
     assert item["activity_type_display"] == "Milestone completed"
     assert item["title"] == "Milestone completed: Foundation"
@@ -126,7 +132,9 @@ async def test_mark_read_and_counts(
         await add_event(client, auth, stream["slug"], summary=f"e{n}")
     await add_event(client, auth, stream["slug"], event_type="note", metadata={"text": "n"})
     items = (await feed(client, bob))["results"]
-    summary = (await client.get(f"{FEED}summary/", headers=bob)).json()
+    got = await client.get(f"{FEED}summary/", headers=bob)
+    FeedSummaryRead.model_validate_json(got.content)
+    summary = got.json()
     assert (summary["total_items"], summary["unread_count"], summary["read_count"]) == (5, 5, 0)
     assert summary["activity_types"] == {"note": 1, "project_updated": 4}
     assert len(summary["recent_activity"]) == 5
@@ -145,7 +153,9 @@ async def test_mark_read_and_counts(
     assert (await feed(client, bob, is_read="false"))["count"] == 3
     assert (await feed(client, bob, is_read="true"))["count"] == 2
     assert (await feed(client, bob, activity_type="note"))["count"] == 1
-    counts = (await client.get("/api/subscriptions/unread_counts/", headers=bob)).json()
+    got = await client.get("/api/subscriptions/unread_counts/", headers=bob)
+    UnreadCountsRead.model_validate_json(got.content)
+    counts = got.json()
     assert counts["total_unread"] == 3
     assert sum(counts["by_type"].values()) == 3
     assert counts["subscriptions"][0]["unread_count"] == 3
@@ -350,3 +360,68 @@ async def test_generate_backfills_followed_streams(
             f"{FEED}generate/", json={"user_id": "bob", "days_back": 0}, headers=admin
         )
     ).status_code == 422
+
+
+async def test_unread_counts_per_subscription_type_and_named_recipient(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    bob = tokens.headers("bob")
+    a = await create_stream(client, auth, name="A")
+    b = await create_stream(client, auth, name="B")
+    elsewhere = await create_stream(client, auth, name="Not followed")
+    sub_a = await subscribe(client, bob, a["slug"])
+    sub_b = await subscribe(client, bob, b["slug"])
+    for _ in range(3):
+        await add_event(client, auth, a["slug"])
+    await add_event(client, auth, b["slug"], event_type="note", metadata={"text": "hi"})
+    await add_event(client, auth, elsewhere["slug"], recipients=["bob"])
+
+    counts = (await client.get("/api/subscriptions/unread_counts/", headers=bob)).json()
+    assert counts["total_unread"] == 5  # the named-recipient item counts in the total
+    assert counts["by_type"] == {"note": 1, "project_updated": 4}
+    per = {s["id"]: s["unread_count"] for s in counts["subscriptions"]}
+    assert per == {sub_a["id"]: 3, sub_b["id"]: 1}
+
+    items = (await feed(client, bob))["results"]
+    named = next(i["id"] for i in items if i["stream_id"] == elsewhere["id"])
+    of_a = next(i["id"] for i in items if i["stream_id"] == a["id"])
+    await client.post(f"{FEED}mark-read/", json={"activity_ids": [named, of_a]}, headers=bob)
+    counts = (await client.get("/api/subscriptions/unread_counts/", headers=bob)).json()
+    assert counts["total_unread"] == 3
+    per = {s["id"]: s["unread_count"] for s in counts["subscriptions"]}
+    assert per == {sub_a["id"]: 2, sub_b["id"]: 1}
+
+
+async def test_feed_shows_the_event_as_edited_and_pages_by_cursor(
+    client: AsyncClient, tokens: Tokens, auth: dict[str, str]
+) -> None:
+    bob = tokens.headers("bob")
+    note = await record_event(client, auth, object_id="lead-7", data={"text": "Call on Monday"})
+    stream_slug = note["stream"]
+    await subscribe(client, bob, stream_slug)
+    for n in range(4):
+        await record_event(client, auth, object_id="lead-7", data={"text": f"n{n}"})
+    edited = await client.patch(
+        f"/api/v1/activities/timeline/{note['id']}/",
+        json={"data": {"text": "Call on Friday"}},
+        headers=auth,
+    )
+    assert edited.status_code == 200, edited.text
+    await client.post(
+        f"{FEED}generate/",
+        json={"user_id": "bob", "days_back": 1},
+        headers=tokens.headers("root", roles=["admin"]),
+    )
+    seen: list[dict[str, Any]] = []
+    page = await feed(client, bob, page_size=2)
+    while True:
+        seen.extend(page["results"])
+        if page["next_cursor"] is None:
+            break
+        page = await feed(client, bob, page_size=2, cursor=page["next_cursor"])
+    assert len(seen) == 5 == len({i["id"] for i in seen})
+    assert [i["created_at"] for i in seen] == sorted((i["created_at"] for i in seen), reverse=True)
+    first = next(i for i in seen if i["id"] == note["id"])
+    assert first["data"] == {"text": "Call on Friday"}
+    assert first["title"] == "Added note: Call on Friday"
+    assert (first["target_type"], first["target_id"]) == ("crm.lead", "lead-7")

@@ -206,3 +206,56 @@ async def test_counters_stay_exact_under_concurrent_mark_read_and_fan_out(
     items, unread_counted, unread_rows = await counts(engine, tokens.tenant)
     assert items == 160
     assert unread_counted == unread_rows
+
+
+async def _recorded_not_delivered(
+    settings: Settings, engine: AsyncEngine, redis: Redis, pool: ArqRedis, tokens: Tokens, n: int
+) -> EventRef:
+    """An event on a stream with `n` subscribers, recorded in async mode and not yet fanned
+    out (its job waits in the queue)."""
+    async with await async_client(settings, engine, redis, Queue(pool)) as client:
+        slug = await setup_subscribers(client, tokens, n)
+        posted = await client.post(
+            f"/api/streams/{slug}/add_event/",
+            json={"event_type": "custom"},
+            headers=tokens.headers("owner"),
+        )
+    event = posted.json()
+    ref = EventRef(
+        tokens.tenant, uuid.UUID(event["id"]), datetime.fromisoformat(event["occurred_at"])
+    )
+    return ref
+
+
+async def test_two_runs_of_one_fan_out_job_at_once_deliver_exactly_once(
+    settings: Settings, engine: AsyncEngine, redis: Redis, pool: ArqRedis, tokens: Tokens
+) -> None:
+    ref = await _recorded_not_delivered(settings, engine, redis, pool, tokens, 30)
+    factory = create_session_factory(engine)
+    made = await asyncio.gather(
+        feed_service.fan_out_committing(factory, ref, chunk=4),
+        feed_service.fan_out_committing(factory, ref, chunk=4),
+    )
+    assert sum(made) == 30
+    assert await counts(engine, tokens.tenant) == (30, 30, 30)
+    async with engine.connect() as conn:
+        cursor = await conn.scalar(
+            select(Outbox.fanout_cursor).where(Outbox.event_id == ref.event_id)
+        )
+    assert cursor == "u0029"  # the last recipient, in user order
+
+
+async def test_fan_out_after_a_backfill_got_there_first_skips_what_exists(
+    settings: Settings, engine: AsyncEngine, redis: Redis, pool: ArqRedis, tokens: Tokens
+) -> None:
+    await _recorded_not_delivered(settings, engine, redis, pool, tokens, 6)
+    async with await async_client(settings, engine, redis, Queue(pool)) as client:
+        generated = await client.post(
+            "/api/events/activity-feed/generate/",
+            json={"user_id": "u0002", "days_back": 1},
+            headers=tokens.headers("root", roles=["admin"]),
+        )
+    assert generated.json()["created_count"] == 1
+    assert await counts(engine, tokens.tenant) == (1, 1, 1)
+    await run_worker_until_idle(settings)
+    assert await counts(engine, tokens.tenant) == (6, 6, 6)
