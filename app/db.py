@@ -29,6 +29,7 @@ class EventRef:
     tenant_id: str
     event_id: uuid.UUID
     occurred_at: datetime
+    stream_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)

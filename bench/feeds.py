@@ -1,32 +1,47 @@
 """Fan-out and feed reads (issue 4): Tidings beside the same SQL sent straight through asyncpg.
 
+Feed items are lean rows (tenant, user, created_at, event, stream, type, read state)
+keyed (tenant, user, created_at, event); a page joins its events and streams for the
+title, text, data and target, and the counters are kept per (user, stream, type).
+
 Measured in one run, against the database in TIDINGS_DATABASE_URL (migrated first):
 
   fan-out     one event to each of --subscribers followers of a stream (1,000, 10,000,
               100,000), in a tenant made for the run and deleted after it (--keep):
                 committing  FeedService.fan_out_committing, the worker's path: one
-                            transaction per --chunk recipients, counters included
+                            transaction per --chunk recipients (the app's FAN_OUT, which
+                            locks the event's outbox row, moves its cursor and counters)
                 sync        FeedService.fan_out inside one transaction (sync delivery)
-                raw         asyncpg: one INSERT INTO feed_items ... SELECT ... FROM
-                            subscriptions for the same rows, no counters, autocommit
-                raw+ctr     the same with the counters upsert in the same statement
+                raw         asyncpg: one INSERT INTO feed_items ... SELECT ... FROM events
+                            JOIN subscriptions of the same lean rows, no counters, no
+                            conflict clause, autocommit
+                raw+ctr     the same with the counters in the same statement, as the app
+                            moves them (UPDATE of the existing rows, INSERT of the missing)
                 app SQL     the app's FAN_OUT statement via asyncpg, one chunk of all N
                             (tells the statement's cost from the chunking's)
-              each a new event, rounds rotating the order; rows/s is the median round
+              each a new event (and its outbox row), rounds rotating the order, after one
+              unmeasured delivery per variant (the recipients' counters then exist) and an
+              ANALYZE (the statistics autovacuum would soon have); rows/s is the median
+              round
   reads       a tenant of --feed-items feed items (generated in SQL; reused when it
-              exists, or --reuse: loading 10 million takes ~5 minutes) over --feed-users
-              users with Zipf-skewed feeds across 13 monthly partitions, ~27% unread
-              (most of the last 14 days, a quarter of older items), counters filled from
-              the rows; a real uvicorn server answers, at --concurrency and one at a
-              time, for users drawn half from the heavy ones (>= 10,000 items) and half
-              in proportion to their items:
+              exists, or --reuse) over --feed-users users with Zipf-skewed feeds across 13
+              monthly partitions; each item is one of the tenant's events (13 months of
+              1,000 streams, with summaries, text and data: ~1 per 15 items at 10 million,
+              more in a small tenant, so that no user gets an event twice) of a stream its
+              user follows, at the event's time and of its type; ~27% unread (most of the
+              last 14 days, a quarter of older items), counters per (user, stream, type)
+              filled from the rows; a real uvicorn server answers, at --concurrency and
+              one at a time, for users drawn half from the heavy ones (>= 10,000 items)
+              and half in proportion to their items:
                 feed         GET /api/events/activity-feed/?page_size=50
                 feed_unread  the same with is_read=false
                 unread       GET /api/subscriptions/unread_counts/ (the unread count)
                 summary      GET /api/events/activity-feed/summary/
-              each beside the raw statements the endpoint sends (page + counters), or for
-              the counts beside the counter read alone (and all their statements too);
-              GET /healthz (no token, no session) shows the HTTP stack's floor
+              each beside the raw statements the endpoint sends (the app's own SQL text,
+              on as many asyncpg connections, no BEGIN/COMMIT: page + counters by type),
+              or for the counts beside the counter read alone (unread counters per stream
+              and type; counters by type) and all their statements (+ subscriptions;
+              + a page of 6); GET /healthz (no token, no session) shows the HTTP floor
   explain     EXPLAIN (ANALYZE, BUFFERS) of the read queries for the heaviest user and of
               the first and last FAN_OUT chunk for the largest stream (rolled back)
 
@@ -38,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import math
 import os
 import random
 import re
@@ -46,6 +62,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,7 +77,14 @@ from uuid_utils.compat import uuid7
 from app.auth import mint_token
 from app.db import EventRef, create_engine, create_session_factory
 from app.logging import configure_logging
-from app.repositories.feeds import FAN_OUT
+from app.repositories.feeds import (
+    _COUNTERS_BY_TYPE,
+    _PAGE,
+    _SUBSCRIBED,
+    _UNREAD_BY_STREAM_TYPE,
+    FAN_OUT,
+    _page_sql,
+)
 from app.schema import upgrade
 from app.services.feeds import feed_service
 from app.settings import Settings, to_asyncpg_dsn
@@ -85,6 +109,7 @@ HEAVY_ITEMS = 10_000  # a "heavy" reader: this many items or more
 HEAVY_SHARE = 0.5  # of read requests that go to heavy readers
 SKEW = 0.5  # Zipf exponent of items per user
 STREAMS = 1_000  # streams of the read tenant
+ITEMS_PER_EVENT = 15  # feed items per event of the read tenant, on average (at most)
 RECENT_DAYS = 14  # items younger than this are mostly unread, older ones mostly read
 WARMUP_SECONDS = 3.0
 PAGE_TARGET_MS = 10.0
@@ -94,34 +119,36 @@ COUNT_TARGET_MS = 2.0
 
 # The app's own statement, with asyncpg's placeholders: the measured SQL cannot drift
 # from what the worker sends.
-_NAMES = ("tenant_id", "event_id", "occurred_at", "after", "limit")
+_NAMES = ("tenant_id", "event_id", "occurred_at", "stream_id", "limit")
 APP_FAN_OUT = re.sub(
     r"(?<![:\w]):(\w+)", lambda m: f"${_NAMES.index(m.group(1)) + 1}", str(FAN_OUT.text)
 )
+# The same lean rows as FAN_OUT delivers (to the same subscribers), in one plain
+# INSERT ... SELECT: no outbox row, cursor, conflict clause or counters.
 RAW_FAN_OUT = """
-INSERT INTO feed_items (id, created_at, tenant_id, user_id, event_id, stream_id, activity_type,
-                        title, description, data, target_type, target_id)
-SELECT gen_random_uuid(), e.occurred_at, e.tenant_id, sub.user_id, e.id, e.stream_id,
-       e.event_type, e.summary, e.description, e.data, s.object_type, s.object_id
+INSERT INTO feed_items (tenant_id, user_id, created_at, event_id, stream_id, activity_type)
+SELECT e.tenant_id, sub.user_id, e.occurred_at, e.id, e.stream_id, e.event_type
   FROM events e
-  JOIN streams s ON s.tenant_id = e.tenant_id AND s.id = e.stream_id
   JOIN subscriptions sub ON sub.tenant_id = e.tenant_id AND sub.stream_id = e.stream_id
  WHERE e.tenant_id = $1 AND e.id = $2 AND e.occurred_at = $3
    AND sub.subscription_type <> 'mute' AND sub.min_importance <= e.importance
 """
+# ... plus the counters, moved the way FAN_OUT moves them: one upsert per recipient (one
+# event has one stream and type), in user order.
 RAW_FAN_OUT_COUNTED = f"""
-WITH delivered AS ({RAW_FAN_OUT} RETURNING user_id, activity_type
+WITH delivered AS ({RAW_FAN_OUT} RETURNING user_id, stream_id, activity_type
 ), counted AS (
-    INSERT INTO feed_counters AS c (tenant_id, user_id, activity_type, total, unread)
-    SELECT $1, user_id, activity_type, count(*), count(*)
-      FROM delivered GROUP BY user_id, activity_type
-    ON CONFLICT (tenant_id, user_id, activity_type)
-    DO UPDATE SET total = c.total + EXCLUDED.total, unread = c.unread + EXCLUDED.unread
+    INSERT INTO feed_counters AS c (tenant_id, user_id, stream_id, activity_type, total, unread)
+    SELECT $1, d.user_id, d.stream_id, d.activity_type, 1, 1
+      FROM delivered d
+     ORDER BY d.user_id
+    ON CONFLICT (tenant_id, user_id, stream_id, activity_type)
+    DO UPDATE SET total = c.total + 1, unread = c.unread + 1
 )
 SELECT count(*) FROM delivered
 """
 # What POST /api/events/ stores for a note (the stream's counters aside): the event and
-# its outbox row.
+# its outbox row (kind 'created', pending: what FAN_OUT locks and moves on).
 RECORD_EVENT = """
 WITH ev AS (
     INSERT INTO events (id, occurred_at, tenant_id, stream_id, event_type, actor_id, summary, data)
@@ -132,75 +159,93 @@ INSERT INTO outbox (tenant_id, event_id, event_occurred_at, stream_id)
 SELECT tenant_id, id, occurred_at, stream_id FROM ev
 """
 
-# --- read statements, as SQLAlchemy compiles them ---------------------------------------
+# --- read statements: the app's own text ------------------------------------------------
 
-FEED_COLUMNS = (
-    "id, created_at, tenant_id, user_id, event_id, stream_id, activity_type, title, "
-    "description, data, target_type, target_id, is_read, read_at"
-)
-FEED_PAGE = f"""
-SELECT {FEED_COLUMNS} FROM feed_items
- WHERE tenant_id = $1::VARCHAR AND user_id = $2::VARCHAR
- ORDER BY created_at DESC, id DESC LIMIT $3::INTEGER
-"""
-FEED_PAGE_UNREAD = f"""
-SELECT {FEED_COLUMNS} FROM feed_items
- WHERE tenant_id = $1::VARCHAR AND user_id = $2::VARCHAR AND is_read = false
- ORDER BY created_at DESC, id DESC LIMIT $3::INTEGER
-"""
-COUNTERS = """
-SELECT activity_type, total, unread FROM feed_counters
- WHERE tenant_id = $1::VARCHAR AND user_id = $2::VARCHAR ORDER BY activity_type
-"""
-MY_SUBSCRIPTIONS = """
-SELECT sub.id, sub.tenant_id, sub.user_id, sub.stream_id, sub.subscription_type,
-       sub.notify_email, sub.notify_push, sub.min_importance, sub.last_read_at, sub.created_at,
-       sub.updated_at, s.id AS id_1, s.tenant_id AS tenant_id_1, s.slug, s.name, s.description,
-       s.stream_type, s.object_type, s.object_id, s.is_active, s.event_count, s.subscriber_count,
-       s.last_event_at, s.created_by, s.created_at AS created_at_1, s.updated_at AS updated_at_1
-  FROM subscriptions sub
-  JOIN streams s ON s.tenant_id = sub.tenant_id AND s.id = sub.stream_id
- WHERE sub.tenant_id = $1::VARCHAR AND sub.user_id = $2::VARCHAR
- ORDER BY sub.created_at DESC, sub.id DESC
-"""
-UNREAD_BY_STREAM = """
-SELECT stream_id, count(*) AS count_1 FROM feed_items
- WHERE tenant_id = $1::VARCHAR AND user_id = $2::VARCHAR AND NOT is_read
- GROUP BY stream_id
-"""
+# GET /activity-feed/ (no filters): the page and the counters per type; with
+# is_read=false the page filters NOT is_read; the summary reads the counters and a page
+# of 6 (5 and one to tell whether more follow).
+FEED_PAGE = _page_sql(_PAGE, False, None, False, False, False, False, False)
+FEED_PAGE_UNREAD = _page_sql(_PAGE, False, False, False, False, False, False, False)
+COUNTERS = _COUNTERS_BY_TYPE
+# GET /subscriptions/unread_counts/: the counters with unread items, then the
+# subscriptions they are summed into.
+UNREAD_CELLS = _UNREAD_BY_STREAM_TYPE
+SUBSCRIBED = _SUBSCRIBED
 
 # --- the read tenant's rows -------------------------------------------------------------
 
-# One month of every user's items in one statement, in user order (so each user's index
-# entries land together); types weighted like a CRM feed, recent items mostly unread.
-LOAD_MONTH = """
-INSERT INTO feed_items (id, created_at, tenant_id, user_id, event_id, stream_id, activity_type,
-                        title, description, data, target_type, target_id, is_read, read_at)
-SELECT gen_random_uuid(), x.at, $1::text, x.user_id, gen_random_uuid(),
-       md5($1::text || ':' || x.stream)::uuid,
-       x.kind, initcap(replace(x.kind, '_', ' ')) || ': ' || x.words, '',
-       jsonb_build_object('text', x.words), 'crm.deal', x.stream::text, x.is_read,
-       CASE WHEN x.is_read THEN x.at + interval '3 hours' END
-  FROM (SELECT y.*, y.seen < CASE WHEN y.at >= $4 THEN 0.2 ELSE 0.75 END AS is_read,
-               CASE WHEN y.pick < 0.35 THEN 'note' WHEN y.pick < 0.50 THEN 'comment'
-                    WHEN y.pick < 0.62 THEN 'email' WHEN y.pick < 0.70 THEN 'call'
-                    WHEN y.pick < 0.80 THEN 'status_change'
-                    WHEN y.pick < 0.90 THEN 'field_updated'
-                    WHEN y.pick < 0.95 THEN 'file_attached' ELSE 'meeting' END AS kind
-          FROM (SELECT p.user_id,
-                       p.streams[1 + floor(random() * cardinality(p.streams))::int] AS stream,
-                       $2::timestamptz + random() * ($3::timestamptz - $2::timestamptz) AS at,
-                       random() AS pick, random() AS seen,
-                       left(md5(random()::text) || ' ' || md5(random()::text) || ' '
-                            || md5(random()::text), 20 + floor(random() * 80)::int) AS words
-                  FROM (SELECT * FROM bench_feed_plan WHERE month = $5 ORDER BY user_id) AS p
-                 CROSS JOIN LATERAL generate_series(1, p.n)) AS y) AS x
+# Words for the events' summaries and text (so their search vectors hold words).
+WORDS = (
+    "call with customer about renewal pricing contract discount proposal demo follow up "
+    "meeting scheduled next week quarter budget approved pending legal review signed "
+    "sent quote invoice onboarding kickoff stakeholder decision maker champion feedback "
+    "requirements integration security questionnaire pilot rollout expansion seats "
+    "license churn risk escalation support ticket resolved closed won lost stage moved "
+    "negotiation qualified lead opportunity account manager notes summary action items "
+    "agreed timeline deadline reminder attached document slides deck email thread"
+).split()
+
+# Each stream-month's events, numbered 1..c: feed items pick events by that number.
+# Ids are UUIDv7 of the event's time, as the app makes them.
+MAKE_EVENTS = """
+CREATE TEMP TABLE bench_feed_events ON COMMIT DROP AS
+SELECT x.month, x.stream, x.k, x.at, x.nwords,
+       (lpad(to_hex(floor(extract(epoch FROM x.at) * 1000)::bigint), 12, '0') || '7'
+        || substr(x.h, 1, 3) || '8' || substr(x.h, 4, 15))::uuid AS id,
+       CASE WHEN x.pick < 0.35 THEN 'note' WHEN x.pick < 0.50 THEN 'comment'
+            WHEN x.pick < 0.62 THEN 'email' WHEN x.pick < 0.70 THEN 'call'
+            WHEN x.pick < 0.80 THEN 'status_change' WHEN x.pick < 0.90 THEN 'field_updated'
+            WHEN x.pick < 0.95 THEN 'file_attached' ELSE 'meeting' END AS kind
+  FROM (SELECT s.month, s.stream, k, s.lo + random() * (s.hi - s.lo) AS at,
+               md5(random()::text) AS h, random() AS pick,
+               3 + floor(random() * 9)::int AS nwords
+          FROM bench_feed_slots s CROSS JOIN LATERAL generate_series(1, s.c) AS k) AS x
+"""
+# One month of the events, in time order; a summary of 20-100 characters, mostly no
+# description, the text again in the data.
+_WORD = "($3::text[])[1 + floor(random() * cardinality($3::text[]))::int]"
+LOAD_EVENTS = f"""
+INSERT INTO events (id, occurred_at, tenant_id, stream_id, event_type, actor_id, summary,
+                    description, data, created_at)
+SELECT x.id, x.at, $1::text, md5($1::text || ':' || x.stream)::uuid, x.kind, x.actor,
+       initcap(replace(x.kind, '_', ' ')) || ': ' || x.text, x.description,
+       jsonb_build_object('text', x.text), x.at
+  FROM (SELECT b.*,
+               (SELECT string_agg({_WORD}, ' ') FROM generate_series(1, b.nwords)) AS text,
+               CASE WHEN random() < 0.6 THEN '' ELSE
+                    (SELECT string_agg({_WORD}, ' ') FROM generate_series(1, b.nwords + 3))
+               END AS description,
+               'u' || lpad(floor(random() * $4::int)::text, 6, '0') AS actor
+          FROM bench_feed_events b WHERE b.month = $2) AS x
+ ORDER BY x.at
+"""
+# One month of every user's items, in user order (so each user's key entries land
+# together): for each (user, stream) pick, the stream-month's events off+1 .. off+q
+# (mod c), so no event twice; recent items mostly unread.
+LOAD_ITEMS = """
+INSERT INTO feed_items (tenant_id, user_id, created_at, event_id, stream_id, activity_type,
+                        is_read, read_at)
+SELECT $1::text, x.user_id, x.at, x.id, md5($1::text || ':' || x.stream)::uuid, x.kind,
+       x.is_read, CASE WHEN x.is_read THEN least(x.at + interval '3 hours', $4) END
+  FROM (SELECT p.user_id, p.stream, e.at, e.id, e.kind,
+               random() < CASE WHEN e.at >= $3 THEN 0.2 ELSE 0.75 END AS is_read
+          FROM (SELECT * FROM bench_feed_picks WHERE month = $2 ORDER BY user_id) AS p
+         CROSS JOIN LATERAL generate_series(0, p.q - 1) AS i
+          JOIN bench_feed_events e
+            ON e.month = $2 AND e.stream = p.stream AND e.k = 1 + (p.off + i) % p.c) AS x
 """
 FILL_COUNTERS = """
-INSERT INTO feed_counters (tenant_id, user_id, activity_type, total, unread)
-SELECT tenant_id, user_id, activity_type, count(*), count(*) FILTER (WHERE NOT is_read)
+INSERT INTO feed_counters (tenant_id, user_id, stream_id, activity_type, total, unread)
+SELECT tenant_id, user_id, stream_id, activity_type, count(*),
+       count(*) FILTER (WHERE NOT is_read)
   FROM feed_items WHERE tenant_id = $1
- GROUP BY tenant_id, user_id, activity_type
+ GROUP BY tenant_id, user_id, stream_id, activity_type
+"""
+STREAM_COUNTS = """
+UPDATE streams st SET event_count = c.n, last_event_at = c.last
+  FROM (SELECT stream_id, count(*) AS n, max(occurred_at) AS last
+          FROM events WHERE tenant_id = $1 GROUP BY stream_id) AS c
+ WHERE st.tenant_id = $1 AND st.id = c.stream_id
 """
 
 
@@ -216,7 +261,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--chunk", type=int, default=None, help="recipients per chunk (the app's setting)")
     add("--feed-items", type=int, default=10_000_000, help="feed items to read (%(default)s)")
     add("--feed-users", type=int, default=20_000, help="users with feeds (%(default)s)")
-    add("--tenant", default=None, help="default bench-feed-<items>; reused if it exists")
+    add("--tenant", default=None, help="default bench-feed2-<items>; reused if it exists")
     add("--reuse", metavar="TENANT", default=None, help="measure this loaded tenant")
     add("--requests", type=int, default=2_000, help="requests per read phase (%(default)s)")
     add("--unloaded", type=int, default=300, help="requests at c=1 (%(default)s; 0: none)")
@@ -358,7 +403,7 @@ async def record_event(
         f"Added note: {text}",
         orjson.dumps({"text": text}).decode(),
     )
-    return EventRef(tenant, event_id, at)
+    return EventRef(tenant, event_id, at, stream_id)
 
 
 def deliverers(
@@ -380,7 +425,9 @@ def deliverers(
         return int(await conn.fetchval(RAW_FAN_OUT_COUNTED, *args))
 
     async def app_sql(ref: EventRef) -> int:
-        args = (ref.tenant_id, ref.event_id, ref.occurred_at, "", size)
+        # One chunk that takes everyone and, finding fewer than its limit, also marks the
+        # outbox row done: the whole fan-out in one statement.
+        args = (ref.tenant_id, ref.event_id, ref.occurred_at, ref.stream_id, size + 1)
         return int((await conn.fetchrow(APP_FAN_OUT, *args) or {"delivered": 0})["delivered"])
 
     return {
@@ -404,7 +451,7 @@ async def fan_out_phase(
     conn = await connect(dsn)
     results: list[FanOut] = []
     plans: list[Plan] = []
-    uncounted = 0
+    uncounted = raw_events = 0
     try:
         streams = await setup_fan_out(conn, tenant, args.sizes)
         print(f"\nfan-out: tenant {tenant}, {chunk:,} recipients per chunk", flush=True)
@@ -417,6 +464,7 @@ async def fan_out_phase(
             runs = {v: FanOut(size, v) for v in VARIANTS}
             rounds = args.rounds or default_rounds(size)
             uncounted += size * (rounds + 1)
+            raw_events += 2 * (rounds + 1)
             for r in range(rounds):
                 # Rotated, so no variant always follows the same one (and its dirty pages).
                 for variant in VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]:
@@ -431,7 +479,7 @@ async def fan_out_phase(
             for variant in VARIANTS:
                 report_fan_out(runs[variant])
             results.extend(runs.values())
-        await check_fan_out(conn, tenant, uncounted)
+        await check_fan_out(conn, tenant, uncounted, raw_events)
         if "explain" not in args.skip:
             plans = await explain_fan_out(
                 conn, tenant, streams[max(args.sizes)], max(args.sizes), chunk, rng, args.plans
@@ -446,18 +494,26 @@ async def fan_out_phase(
     return results, plans
 
 
-async def check_fan_out(conn: Conn, tenant: str, uncounted: int) -> None:
-    """Every item but the raw baseline's (which does not count, on purpose) is counted."""
-    items, counted = await conn.fetchrow(
+async def check_fan_out(conn: Conn, tenant: str, uncounted: int, raw_events: int) -> None:
+    """Every item but the raw baseline's (which does not count, on purpose) is counted,
+    and every event's fan-out but the raw baselines' (which leave the outbox alone) is
+    marked done."""
+    items, counted, pending = await conn.fetchrow(
         """
         SELECT (SELECT count(*) FROM feed_items WHERE tenant_id = $1),
-               (SELECT coalesce(sum(total), 0) FROM feed_counters WHERE tenant_id = $1)
+               (SELECT coalesce(sum(total), 0) FROM feed_counters WHERE tenant_id = $1),
+               (SELECT count(*) FROM outbox WHERE tenant_id = $1 AND processed_at IS NULL)
         """,
         tenant,
-    ) or (0, 0)
+    ) or (0, 0, 0)
     if items - uncounted != counted:
         raise RuntimeError(f"{items:,} items, {uncounted:,} uncounted, but {counted:,} counted")
-    print(f"  checked: {items:,} items delivered, all but the raw baseline's {uncounted:,} counted")
+    if pending != raw_events:
+        raise RuntimeError(f"{pending} outbox rows pending, not the raw baselines' {raw_events}")
+    print(
+        f"  checked: {items:,} items delivered, all but the raw baseline's {uncounted:,} "
+        f"counted; every fan-out but the raw ones' ({raw_events}) marked done"
+    )
 
 
 async def drop_tenant(conn: Conn, tenant: str, month: str) -> None:
@@ -486,6 +542,7 @@ class Reader:
 class FeedTenant:
     id: str
     readers: list[Reader]
+    events: int
     loaded: float | None = None
 
     @property
@@ -507,13 +564,47 @@ def items_per_user(total: int, users: int) -> list[int]:
     return counts
 
 
+Pick: TypeAlias = tuple[str, int, int, int]  # user, month, stream, items
+
+
+def plan_feeds(
+    rng: random.Random,
+    counts: Sequence[int],
+    follows: Sequence[Sequence[int]],
+    shares: Sequence[float],
+) -> tuple[list[Pick], dict[tuple[int, int], int]]:
+    """How many items each user gets from each stream they follow in each month (their
+    Zipf total spread over the months and their streams), and how many events each
+    stream-month has: one per ITEMS_PER_EVENT items drawn from it, and at least as many
+    as any one user draws from it (so nobody gets the same event twice)."""
+    picks: list[Pick] = []
+    demand: Counter[tuple[int, int]] = Counter()
+    most: Counter[tuple[int, int]] = Counter()
+    for n, (count, streams) in enumerate(zip(counts, follows, strict=True)):
+        user = f"u{n:06d}"
+        per = [int(count * s) for s in shares]
+        for m in rng.choices(range(len(shares)), weights=shares, k=count - sum(per)):
+            per[m] += 1
+        for m, k in enumerate(per):
+            for stream, q in Counter(rng.choices(streams, k=k)).items():
+                picks.append((user, m, stream, q))
+                demand[stream, m] += q
+                most[stream, m] = max(most[stream, m], q)
+    events = {
+        slot: max(math.ceil(items / ITEMS_PER_EVENT), most[slot]) for slot, items in demand.items()
+    }
+    return picks, events
+
+
 async def load_feed(conn: Conn, args: argparse.Namespace, tenant: str) -> None:
-    """The tenant, its users and streams, each user's subscriptions and feed items over
-    the last 12 months, and the counters those items add up to."""
+    """The tenant, its users and streams, each user's subscriptions, 13 months of events
+    of those streams and each user's feed items of the events of the streams they
+    follow, and the counters those items add up to."""
     rng = random.Random(args.seed)
     end = datetime.now(UTC)
     start = end - timedelta(days=365)
-    await ensure_partitions(conn, "feed_items", "created_at", start, end)
+    for table, column in (("events", "occurred_at"), ("feed_items", "created_at")):
+        await ensure_partitions(conn, table, column, start, end)
     counts = items_per_user(args.feed_items, args.feed_users)
     users = [f"u{n:06d}" for n in range(args.feed_users)]
     # More items, more streams followed: heavy readers follow up to 60 of the 1,000.
@@ -526,14 +617,20 @@ async def load_feed(conn: Conn, args: argparse.Namespace, tenant: str) -> None:
     while at < end:
         months.append((max(at, start), min(next_month(at), end)))
         at = next_month(at)
+    # Items (and events) spread over the months by their length: the first and the last
+    # are partial.
     span = (end - start).total_seconds()
     shares = [(b - a).total_seconds() / span for a, b in months]
-    plan: list[tuple[str, int, int, list[int]]] = []
-    for user, count, streams in zip(users, counts, follows, strict=True):
-        per = [int(count * s) for s in shares]
-        for m in rng.choices(range(len(months)), weights=shares, k=count - sum(per)):
-            per[m] += 1
-        plan.extend((user, m, n, streams) for m, n in enumerate(per) if n)
+    started = time.perf_counter()
+    picks, slots = plan_feeds(rng, counts, follows, shares)
+    planned = sum(p[3] for p in picks)
+    offsets = [(*p, slots[p[2], p[1]], rng.randrange(slots[p[2], p[1]])) for p in picks]
+    print(
+        f"  planned {planned:,} items from {sum(slots.values()):,} events "
+        f"({len(picks):,} user-stream-months) in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    started = time.perf_counter()
     async with conn.transaction():
         await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'feed bench')", tenant)
         await conn.copy_records_to_table(
@@ -555,14 +652,21 @@ async def load_feed(conn: Conn, args: argparse.Namespace, tenant: str) -> None:
             " ON COMMIT DROP"
         )
         await conn.execute(
-            "CREATE TEMP TABLE bench_feed_plan (user_id text, month int, n int, streams int[])"
-            " ON COMMIT DROP"
+            "CREATE TEMP TABLE bench_feed_slots (month int, stream int, c int,"
+            " lo timestamptz, hi timestamptz) ON COMMIT DROP"
+        )
+        await conn.execute(
+            "CREATE TEMP TABLE bench_feed_picks (user_id text, month int, stream int, q int,"
+            " c int, off int) ON COMMIT DROP"
         )
         await conn.copy_records_to_table(
             "bench_feed_users", records=list(zip(users, follows, strict=True))
         )
-        await conn.copy_records_to_table("bench_feed_plan", records=plan)
-        await conn.execute("ANALYZE bench_feed_users, bench_feed_plan")
+        await conn.copy_records_to_table(
+            "bench_feed_slots",
+            records=[(m, st, c, *months[m]) for (st, m), c in sorted(slots.items())],
+        )
+        await conn.copy_records_to_table("bench_feed_picks", records=offsets)
         await conn.execute(
             "INSERT INTO subscriptions (id, tenant_id, user_id, stream_id, subscription_type,"
             " created_at, updated_at)"
@@ -578,31 +682,50 @@ async def load_feed(conn: Conn, args: argparse.Namespace, tenant: str) -> None:
             " WHERE st.tenant_id = $1 AND st.id = c.stream_id",
             tenant,
         )
+        print(
+            f"  users, streams, subscriptions, plan in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        started = time.perf_counter()
+        await conn.execute(MAKE_EVENTS)
+        await conn.execute("ALTER TABLE bench_feed_events ADD PRIMARY KEY (month, stream, k)")
+        await conn.execute("ANALYZE bench_feed_events, bench_feed_picks")
+        print(f"  events numbered in {time.perf_counter() - started:.1f} s", flush=True)
         recent = end - timedelta(days=RECENT_DAYS)
-        done = 0
-        for m, (lo, hi) in enumerate(months):
-            started = time.perf_counter()
-            status = await conn.execute(LOAD_MONTH, tenant, lo, hi, recent, m)
+        done = made = 0
+        for m, (lo, _) in enumerate(months):
+            began = time.perf_counter()
+            status = await conn.execute(LOAD_EVENTS, tenant, m, list(WORDS), len(users))
+            events = int(status.rsplit(" ", 1)[1])
+            made += events
+            middle = time.perf_counter()
+            status = await conn.execute(LOAD_ITEMS, tenant, m, recent, end)
             rows = int(status.rsplit(" ", 1)[1])
             done += rows
-            took = time.perf_counter() - started
+            took = time.perf_counter() - middle
             print(
-                f"  {lo:%Y-%m}: {rows:>10,} items in {took:5.1f} s ({fmt(rows / took)} rows/s); "
-                f"{done:,} of {args.feed_items:,}",
+                f"  {lo:%Y-%m}: {events:>8,} events in {middle - began:5.1f} s, {rows:>10,} items"
+                f" in {took:5.1f} s ({fmt(rows / took)} rows/s); {done:,} of {planned:,}",
                 flush=True,
             )
-        started = time.perf_counter()
+        began = time.perf_counter()
         await conn.execute(FILL_COUNTERS, tenant)
-        print(f"  counters filled in {time.perf_counter() - started:.1f} s", flush=True)
-    started = time.perf_counter()
+        await conn.execute(STREAM_COUNTS, tenant)
+        print(f"  counters filled in {time.perf_counter() - began:.1f} s", flush=True)
+        began = time.perf_counter()
+    print(f"  committed in {time.perf_counter() - began:.1f} s", flush=True)
+    began = time.perf_counter()
     # What autovacuum would have done to rows loaded long ago: hint bits, the visibility
     # map and statistics. Without it the first reads of each page write it.
-    await conn.execute("VACUUM (ANALYZE) feed_items, feed_counters, subscriptions, streams, users")
-    print(f"  vacuumed and analyzed in {time.perf_counter() - started:.0f} s", flush=True)
+    await conn.execute(
+        "VACUUM (ANALYZE) events, feed_items, feed_counters, subscriptions, streams, users"
+    )
+    print(f"  vacuumed and analyzed in {time.perf_counter() - began:.0f} s", flush=True)
 
 
 async def prepare_feed_tenant(conn: Conn, args: argparse.Namespace) -> FeedTenant:
-    name = args.reuse or args.tenant or f"bench-feed-{args.feed_items}"
+    # "feed2": a tenant loaded before feed items joined their events has none to join.
+    name = args.reuse or args.tenant or f"bench-feed2-{args.feed_items}"
     exists = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)", name)
     loaded = None
     if not exists:
@@ -610,7 +733,7 @@ async def prepare_feed_tenant(conn: Conn, args: argparse.Namespace) -> FeedTenan
             raise SystemExit(f"tenant {name!r} does not exist in this database")
         print(
             f"\nloading {args.feed_items:,} feed items for {args.feed_users:,} users into {name}"
-            " (~1-2 min per million on 2 cores)...",
+            " (~30 s per million on 2 cores)...",
             flush=True,
         )
         started = time.perf_counter()
@@ -624,7 +747,8 @@ async def prepare_feed_tenant(conn: Conn, args: argparse.Namespace) -> FeedTenan
     if not rows:
         raise SystemExit(f"tenant {name!r} has no feed counters")
     readers = [Reader(r["user_id"], int(r["items"])) for r in rows]
-    tenant = FeedTenant(name, readers, loaded)
+    events = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", name)
+    tenant = FeedTenant(name, readers, int(events), loaded)
     if exists and not args.reuse and tenant.items < args.feed_items:
         print(f"warning: {name} holds {tenant.items:,} items, fewer than --feed-items asks")
     await check_counters(conn, tenant)
@@ -632,23 +756,40 @@ async def prepare_feed_tenant(conn: Conn, args: argparse.Namespace) -> FeedTenan
 
 
 async def check_counters(conn: Conn, tenant: FeedTenant) -> None:
-    """The heaviest reader's counters match their rows (the whole tenant's on loading)."""
+    """The heaviest reader's counters match their rows per (stream, type), and each of
+    their items is one of their stream's events, of its type and time."""
     heavy = tenant.heaviest.user_id
     wrong = await conn.fetchval(
         """
         WITH truth AS (
-            SELECT activity_type, count(*) AS total, count(*) FILTER (WHERE NOT is_read) AS unread
-              FROM feed_items WHERE tenant_id = $1 AND user_id = $2 GROUP BY activity_type),
-        kept AS (SELECT activity_type, total, unread FROM feed_counters
+            SELECT stream_id, activity_type, count(*) AS total,
+                   count(*) FILTER (WHERE NOT is_read) AS unread
+              FROM feed_items WHERE tenant_id = $1 AND user_id = $2
+             GROUP BY stream_id, activity_type),
+        kept AS (SELECT stream_id, activity_type, total, unread FROM feed_counters
                   WHERE tenant_id = $1 AND user_id = $2)
-        SELECT count(*) FROM truth FULL JOIN kept USING (activity_type)
+        SELECT count(*) FROM truth FULL JOIN kept USING (stream_id, activity_type)
          WHERE (truth.total, truth.unread) IS DISTINCT FROM (kept.total, kept.unread)
         """,
         tenant.id,
         heavy,
     )
     if wrong:
-        raise SystemExit(f"{heavy}'s counters disagree with their items on {wrong} types")
+        raise SystemExit(f"{heavy}'s counters disagree with their items on {wrong} cells")
+    orphans = await conn.fetchval(
+        """
+        SELECT count(*) FROM feed_items f
+         WHERE f.tenant_id = $1 AND f.user_id = $2
+           AND NOT EXISTS (SELECT 1 FROM events e
+                            WHERE e.tenant_id = f.tenant_id AND e.id = f.event_id
+                              AND e.occurred_at = f.created_at AND e.stream_id = f.stream_id
+                              AND e.event_type = f.activity_type)
+        """,
+        tenant.id,
+        heavy,
+    )
+    if orphans:
+        raise SystemExit(f"{orphans:,} of {heavy}'s items have no event of theirs: reload")
 
 
 # --- reads ------------------------------------------------------------------------------
@@ -670,10 +811,13 @@ async def raw_counters(conn: Conn, tenant: str, user: str) -> None:
     await conn.fetch(COUNTERS, tenant, user)
 
 
+async def raw_unread_cells(conn: Conn, tenant: str, user: str) -> None:
+    await conn.fetch(UNREAD_CELLS, tenant, user)
+
+
 async def raw_unread_counts(conn: Conn, tenant: str, user: str) -> None:
-    await conn.fetch(MY_SUBSCRIPTIONS, tenant, user)
-    await conn.fetch(UNREAD_BY_STREAM, tenant, user)
-    await conn.fetch(COUNTERS, tenant, user)
+    await conn.fetch(UNREAD_CELLS, tenant, user)
+    await conn.fetch(SUBSCRIBED, tenant, user)
 
 
 async def raw_summary(conn: Conn, tenant: str, user: str) -> None:
@@ -717,7 +861,7 @@ PHASES = (
         "unread count: /subscriptions/unread_counts/",
         "/api/subscriptions/unread_counts/",
         {},
-        raw_counters,
+        raw_unread_cells,
         "raw counter read",
         COUNT_TARGET_MS,
         raw_unread_counts,
@@ -974,10 +1118,10 @@ async def explain_reads(conn: Conn, tenant: FeedTenant, full: bool) -> list[Plan
     queries: list[tuple[str, str, tuple[Any, ...], str]] = [
         ("feed page", FEED_PAGE, (t, u, PAGE_SIZE + 1), r"Append|Limit"),
         ("feed page, unread", FEED_PAGE_UNREAD, (t, u, PAGE_SIZE + 1), r"Append|Limit"),
-        ("counter read", COUNTERS, (t, u), ""),
+        ("counters by type", COUNTERS, (t, u), r"Aggregate"),
         ("summary's 5 newest", FEED_PAGE, (t, u, 6), ""),
-        ("unread_counts: subscriptions", MY_SUBSCRIPTIONS, (t, u), ""),
-        ("unread_counts: unread rows by stream", UNREAD_BY_STREAM, (t, u), r"Aggregate"),
+        ("unread_counts: unread counters", UNREAD_CELLS, (t, u), ""),
+        ("unread_counts: subscriptions", SUBSCRIBED, (t, u), ""),
     ]
     print(
         f"\nEXPLAIN (ANALYZE, BUFFERS), second run, for the heaviest reader {u} "
@@ -992,6 +1136,11 @@ async def explain_reads(conn: Conn, tenant: FeedTenant, full: bool) -> list[Plan
     return plans
 
 
+# The fan-out plan's lines worth showing: how the recipients are found and sorted, and
+# what is written.
+FAN_OUT_NOTES = r"Sort Method|HashAggregate|Unique|Scan .*(subscriptions|outbox)|(Insert|Update) on"
+
+
 async def explain_fan_out(
     conn: Conn,
     tenant: str,
@@ -1002,16 +1151,31 @@ async def explain_fan_out(
     full: bool,
 ) -> list[Plan]:
     """The app's FAN_OUT for the first and the last chunk of the largest stream, each in a
-    transaction rolled back."""
+    transaction rolled back (the last one's starts by moving the outbox row's cursor to
+    where the chunk before it would have left it)."""
     parents = await parent_indexes(conn)
     ref = await record_event(conn, tenant, stream_id, rng)
-    last_after = f"u{max(size - chunk, 0):07d}"
-    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the app's FAN_OUT, {size:,} subscribers:")
+    chunks = [("first chunk", "")]
+    if size > chunk:  # else the first chunk is the only one
+        last_after = f"u{size - chunk:07d}"
+        chunks.append((f"last chunk (after {last_after})", last_after))
+    print(
+        f"\nEXPLAIN (ANALYZE, BUFFERS) of the app's FAN_OUT, {size:,} subscribers, "
+        f"{chunk:,} per chunk:"
+    )
     plans = []
-    for label, after in (("first chunk", ""), (f"last chunk (after {last_after})", last_after)):
+    for label, after in chunks:
         tx = conn.transaction()
         await tx.start()
         try:
+            if after:
+                await conn.execute(
+                    "UPDATE outbox SET fanout_cursor = $3"
+                    " WHERE tenant_id = $1 AND event_id = $2 AND processed_at IS NULL",
+                    ref.tenant_id,
+                    ref.event_id,
+                    after,
+                )
             plan = await explain(
                 conn,
                 parents,
@@ -1020,9 +1184,9 @@ async def explain_fan_out(
                 ref.tenant_id,
                 ref.event_id,
                 ref.occurred_at,
-                after,
+                ref.stream_id,
                 chunk,
-                note=r"Sort Method|HashAggregate|Unique|Scan .*subscriptions|Insert on",
+                note=FAN_OUT_NOTES,
             )
         finally:
             await tx.rollback()
@@ -1108,6 +1272,7 @@ def figures(
         out[f"fanout_{size}_sync_vs_raw"] = by[size, "sync"] / by[size, "raw"]
     if tenant is not None:
         out["feed_items"] = tenant.items
+        out["feed_events"] = tenant.events
         out["feed_users"] = len(tenant.readers)
         out["heaviest_items"] = tenant.heaviest.items
         if tenant.loaded is not None:
@@ -1147,8 +1312,8 @@ async def run(args: argparse.Namespace, settings: Settings, code: str) -> dict[s
             tenant = await prepare_feed_tenant(conn, args)
             heavy = tenant.heaviest
             print(
-                f"\nread tenant {tenant.id}: {tenant.items:,} items, {len(tenant.readers):,} "
-                f"readers, heaviest {heavy.user_id} with {heavy.items:,}; "
+                f"\nread tenant {tenant.id}: {tenant.items:,} items of {tenant.events:,} events, "
+                f"{len(tenant.readers):,} readers, heaviest {heavy.user_id} with {heavy.items:,}; "
                 f"{sum(r.items >= HEAVY_ITEMS for r in tenant.readers)} readers with "
                 f">= {HEAVY_ITEMS:,}"
                 + (f"; loaded in {tenant.loaded:.0f} s" if tenant.loaded else " (reused)"),

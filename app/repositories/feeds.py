@@ -42,7 +42,7 @@ WITH job AS MATERIALIZED (
     SELECT e.id, e.occurred_at, e.stream_id, e.event_type, e.importance, e.recipients
       FROM events e
      WHERE e.tenant_id = :tenant_id AND e.id = :event_id AND e.occurred_at = :occurred_at
-       AND NOT e.is_deleted AND EXISTS (SELECT 1 FROM job)
+       AND e.stream_id = :stream_id AND NOT e.is_deleted AND EXISTS (SELECT 1 FROM job)
 ), recipients AS MATERIALIZED (
     -- Named recipients who are subscribers too come through the subscriber branch, so
     -- the two branches never overlap and need no de-duplicating.
@@ -50,7 +50,7 @@ WITH job AS MATERIALIZED (
         (SELECT sub.user_id
            FROM subscriptions sub
           WHERE sub.tenant_id = :tenant_id
-            AND sub.stream_id = (SELECT stream_id FROM ev)
+            AND sub.stream_id = :stream_id
             AND sub.subscription_type <> 'mute'
             AND sub.min_importance <= (SELECT importance FROM ev)
             AND sub.user_id > (SELECT after FROM job)
@@ -61,7 +61,7 @@ WITH job AS MATERIALIZED (
           WHERE named > (SELECT after FROM job)
             AND NOT EXISTS (
                 SELECT 1 FROM subscriptions sub
-                 WHERE sub.tenant_id = :tenant_id AND sub.stream_id = ev.stream_id
+                 WHERE sub.tenant_id = :tenant_id AND sub.stream_id = :stream_id
                    AND sub.user_id = named AND sub.subscription_type <> 'mute'
                    AND sub.min_importance <= ev.importance))
     ) AS everyone
@@ -69,24 +69,17 @@ WITH job AS MATERIALIZED (
     LIMIT :limit
 ), delivered AS (
     INSERT INTO feed_items (tenant_id, user_id, created_at, event_id, stream_id, activity_type)
-    SELECT :tenant_id, r.user_id, ev.occurred_at, ev.id, ev.stream_id, ev.event_type
+    SELECT :tenant_id, r.user_id, ev.occurred_at, ev.id, :stream_id, ev.event_type
       FROM recipients r CROSS JOIN ev
     {on_conflict}
     RETURNING user_id
-), bumped AS (
-    -- By key lookups in user order (an array, so the plan cannot turn into a hash join
-    -- over every counter of the tenant).
-    UPDATE feed_counters c SET total = c.total + 1, unread = c.unread + 1
-     WHERE c.tenant_id = :tenant_id
-       AND c.user_id = ANY (ARRAY(SELECT user_id FROM delivered))
-       AND c.stream_id = (SELECT stream_id FROM ev)
-       AND c.activity_type = (SELECT event_type FROM ev)
-    RETURNING c.user_id
-), added AS (
+), counted AS (
+    -- An upsert finds each counter by its key (no join for the planner to get wrong on
+    -- a tenant's first large fan-out, when the statistics know none of its rows), in
+    -- user order, so concurrent chunks of one stream lock them in the same order.
     INSERT INTO feed_counters AS c (tenant_id, user_id, stream_id, activity_type, total, unread)
-    SELECT :tenant_id, d.user_id, ev.stream_id, ev.event_type, 1, 1
-      FROM delivered d CROSS JOIN ev
-     WHERE NOT EXISTS (SELECT 1 FROM bumped b WHERE b.user_id = d.user_id)
+    SELECT :tenant_id, d.user_id, :stream_id, (SELECT event_type FROM ev), 1, 1
+      FROM delivered d
      ORDER BY d.user_id
     ON CONFLICT (tenant_id, user_id, stream_id, activity_type)
     DO UPDATE SET total = c.total + 1, unread = c.unread + 1
@@ -174,9 +167,15 @@ SELECT f.event_id, f.activity_type, f.is_read, f.read_at, f.created_at, f.stream
          WHERE tenant_id = $1 AND user_id = $2{where}
          ORDER BY created_at DESC, event_id DESC
          LIMIT $3{offset}) AS f
-  LEFT JOIN events e
-    ON e.tenant_id = $1 AND e.id = f.event_id AND e.occurred_at = f.created_at
-  LEFT JOIN streams s ON s.tenant_id = $1 AND s.id = f.stream_id
+  -- One key lookup per item (LIMIT keeps the planner from turning these into joins
+  -- over all the tenant's streams or events).
+  LEFT JOIN LATERAL (
+       SELECT summary, description, data FROM events
+        WHERE tenant_id = $1 AND id = f.event_id AND occurred_at = f.created_at
+        LIMIT 1) AS e ON true
+  LEFT JOIN LATERAL (
+       SELECT object_type, object_id FROM streams
+        WHERE id = f.stream_id AND tenant_id = $1 LIMIT 1) AS s ON true
  ORDER BY f.created_at DESC, f.event_id DESC
 """
 _COUNT = """
@@ -194,7 +193,9 @@ SELECT stream_id, activity_type, unread
 """
 _SUBSCRIBED = """
 SELECT sub.id, s.slug, sub.stream_id
-  FROM subscriptions sub JOIN streams s ON s.tenant_id = sub.tenant_id AND s.id = sub.stream_id
+  FROM subscriptions sub
+  CROSS JOIN LATERAL (SELECT slug FROM streams
+                       WHERE id = sub.stream_id AND tenant_id = sub.tenant_id LIMIT 1) AS s
  WHERE sub.tenant_id = $1 AND sub.user_id = $2
  ORDER BY sub.created_at DESC, sub.id DESC
 """
@@ -299,6 +300,7 @@ class FeedRepository(Repository):
             "tenant_id": event.tenant_id,
             "event_id": event.event_id,
             "occurred_at": event.occurred_at,
+            "stream_id": event.stream_id,
             "limit": limit,
         }
         statement = FAN_OUT_TOLERANT if tolerant else FAN_OUT
@@ -496,7 +498,7 @@ class SubscriptionRepository(Repository):
 class OutboxRepository(Repository):
     async def pending(self, before: datetime, limit: int) -> list[EventRef]:
         result = await self.session.execute(
-            select(Outbox.tenant_id, Outbox.event_id, Outbox.event_occurred_at)
+            select(Outbox.tenant_id, Outbox.event_id, Outbox.event_occurred_at, Outbox.stream_id)
             .where(
                 Outbox.processed_at.is_(None),
                 Outbox.kind == "created",
@@ -505,4 +507,4 @@ class OutboxRepository(Repository):
             .order_by(Outbox.id)
             .limit(limit)
         )
-        return [EventRef(r.tenant_id, r.event_id, r.event_occurred_at) for r in result]
+        return [EventRef(r.tenant_id, r.event_id, r.event_occurred_at, r.stream_id) for r in result]

@@ -245,7 +245,12 @@ class EventService:
             await EventRepository(session).insert([p.row for p in fresh])
             await feed_service.deliver(
                 session,
-                [EventRef(p.row["tenant_id"], p.row["id"], p.row["occurred_at"]) for p in fresh],
+                [
+                    EventRef(
+                        p.row["tenant_id"], p.row["id"], p.row["occurred_at"], p.row["stream_id"]
+                    )
+                    for p in fresh
+                ],
             )
         actors = await self._actors(session, actor, fresh)
         recorded = {p.index: Recorded(self._fresh_view(p, actors), replayed=False) for p in fresh}

@@ -25,8 +25,12 @@ def backoff(attempt: int) -> float:
     return base * random.uniform(0.5, 1.5)
 
 
-async def fan_out(ctx: dict[str, Any], tenant_id: str, event_id: str, occurred_at: str) -> int:
-    event = EventRef(tenant_id, uuid.UUID(event_id), datetime.fromisoformat(occurred_at))
+async def fan_out(
+    ctx: dict[str, Any], tenant_id: str, event_id: str, occurred_at: str, stream_id: str
+) -> int:
+    event = EventRef(
+        tenant_id, uuid.UUID(event_id), datetime.fromisoformat(occurred_at), uuid.UUID(stream_id)
+    )
     try:
         return await feed_service.fan_out_committing(
             ctx["session_factory"], event, chunk=ctx["settings"].fanout_chunk_size

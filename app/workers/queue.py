@@ -50,5 +50,6 @@ async def enqueue_fan_out(pool: ArqRedis, event: EventRef) -> None:
         event.tenant_id,
         str(event.event_id),
         event.occurred_at.isoformat(),
+        str(event.stream_id),
         _job_id=fan_out_job_id(event),
     )

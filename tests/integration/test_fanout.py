@@ -169,7 +169,10 @@ async def test_large_fan_out_in_chunks_is_exact_and_idempotent(
     event = posted.json()
     assert await counts(engine, tokens.tenant) == (60, 60, 60)
     ref = EventRef(
-        tokens.tenant, uuid.UUID(event["id"]), datetime.fromisoformat(event["occurred_at"])
+        tokens.tenant,
+        uuid.UUID(event["id"]),
+        datetime.fromisoformat(event["occurred_at"]),
+        uuid.UUID(event["stream_id"]),
     )
     factory = create_session_factory(engine)
     again = await feed_service.fan_out_committing(factory, ref, chunk=7)
@@ -222,7 +225,10 @@ async def _recorded_not_delivered(
         )
     event = posted.json()
     ref = EventRef(
-        tokens.tenant, uuid.UUID(event["id"]), datetime.fromisoformat(event["occurred_at"])
+        tokens.tenant,
+        uuid.UUID(event["id"]),
+        datetime.fromisoformat(event["occurred_at"]),
+        uuid.UUID(event["stream_id"]),
     )
     return ref
 

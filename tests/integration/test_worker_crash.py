@@ -78,6 +78,7 @@ async def test_worker_killed_mid_fan_out_delivers_exactly_once_after_recovery(
         tokens.tenant,
         uuid.UUID(posted.json()["id"]),
         datetime.fromisoformat(posted.json()["occurred_at"]),
+        uuid.UUID(posted.json()["stream_id"]),
     )
 
     env = {
