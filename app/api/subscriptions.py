@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from app.api.deps import CurrentUser, Session
+from app.api.deps import CurrentUser, Reads, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.milestones import milestone_read
 from app.api.responses import json_response
@@ -65,8 +65,8 @@ async def list_subscriptions(session: Session, user: CurrentUser) -> Subscriptio
     response_model=UnreadCountsRead,
     responses=problem_responses(401),
 )
-async def unread_counts(session: Session, user: CurrentUser) -> Response:
-    counts = await subscription_service.unread_counts(session, actor=user)
+async def unread_counts(reads: Reads, user: CurrentUser) -> Response:
+    counts = await subscription_service.unread_counts(reads, actor=user)
     return json_response(
         {
             "total_unread": counts.total,
@@ -87,9 +87,9 @@ async def unread_counts(session: Session, user: CurrentUser) -> Response:
     response_model=DashboardRead,
     responses=problem_responses(401),
 )
-async def dashboard(session: Session, user: CurrentUser) -> DashboardRead:
+async def dashboard(session: Session, reads: Reads, user: CurrentUser) -> DashboardRead:
     views = await subscription_service.mine(session, actor=user)
-    total_unread = sum((await feed_service.unread_by_type(session, actor=user)).values())
+    total_unread = sum((await feed_service.unread_by_type(reads, actor=user)).values())
     milestones = await milestone_service.assigned(session, actor=user)
     recent = await event_service.page(
         session, user.tenant_id, None, EventFilter(subscriber=user.user_id), PageRequest(10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import asyncpg
 from sqlalchemy import ColumnElement, Select, Table, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -20,21 +19,6 @@ def cast_table(model: type[Any]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
-
-
-async def driver(session: AsyncSession) -> asyncpg.Connection:
-    """The session's own asyncpg connection, for hot reads that skip SQLAlchemy's result
-    machinery (rows come back as tuples).
-
-    Statements sent on it join the session's transaction once one has begun on the
-    server; before that (a request that has written nothing) each runs on its own, with
-    no BEGIN/COMMIT round trips. Reads only: writes go through the session.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    conn = raw.driver_connection
-    assert isinstance(conn, asyncpg.Connection)
-    return conn
 
 
 class Repository:

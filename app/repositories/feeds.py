@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select, text, update
+import asyncpg
+from sqlalchemy import Row, Select, TextClause, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.db import EventRef
 from app.models import Outbox, Stream, Subscription
 from app.pagination import Cursor
-from app.repositories.base import Repository, driver
+from app.repositories.base import Repository
 
 # One chunk of an event's fan-out, in one statement: lock the event's outbox row (so
 # two runs of the same job take turns), read how far earlier chunks got, deliver the
@@ -23,7 +24,7 @@ from app.repositories.base import Repository, driver
 # and record the progress (or, on the last chunk, that the fan-out is done). A chunk that
 # committed is never delivered again, so the insert needs no conflict check, except when
 # a backfill got some of the same items in first: then the chunk is re-run tolerating
-# them (`{on_conflict}`).
+# them (`{on_conflict}`). See fan_out_sql for `{limit}`.
 #
 # Recipients are the stream's subscribers whose min_importance admits the event (muted
 # ones excluded) plus the event's named recipients; the subscriber branch is limited
@@ -55,7 +56,7 @@ WITH job AS MATERIALIZED (
             AND sub.min_importance <= (SELECT importance FROM ev)
             AND sub.user_id > (SELECT after FROM job)
           ORDER BY sub.user_id
-          LIMIT :limit)
+          LIMIT {limit})
         UNION ALL
         (SELECT DISTINCT named FROM ev, unnest(ev.recipients) AS named
           WHERE named > (SELECT after FROM job)
@@ -66,7 +67,7 @@ WITH job AS MATERIALIZED (
                    AND sub.min_importance <= ev.importance))
     ) AS everyone
     ORDER BY user_id
-    LIMIT :limit
+    LIMIT {limit}
 ), delivered AS (
     INSERT INTO feed_items (tenant_id, user_id, created_at, event_id, stream_id, activity_type)
     SELECT :tenant_id, r.user_id, ev.occurred_at, ev.id, :stream_id, ev.event_type
@@ -86,7 +87,7 @@ WITH job AS MATERIALIZED (
 ), progressed AS (
     UPDATE outbox o
        SET fanout_cursor = coalesce((SELECT max(user_id) FROM recipients), o.fanout_cursor),
-           processed_at = CASE WHEN (SELECT count(*) FROM recipients) < :limit
+           processed_at = CASE WHEN (SELECT count(*) FROM recipients) < {limit}
                                THEN now() END
       FROM job WHERE o.id = job.id
 )
@@ -94,8 +95,22 @@ SELECT (SELECT count(*) FROM delivered) AS delivered,
        (SELECT count(*) FROM recipients) AS considered,
        (SELECT count(*) FROM job) AS pending
 """
-FAN_OUT = text(_FAN_OUT.format(on_conflict=""))
-FAN_OUT_TOLERANT = text(_FAN_OUT.format(on_conflict="ON CONFLICT DO NOTHING"))
+
+
+def fan_out_sql(limit: int, *, tolerant: bool = False) -> str:
+    """FAN_OUT for chunks of `limit` recipients. The limit is written into the text (one
+    statement per chunk size): as a parameter, PostgreSQL could not cost a generic plan
+    and would plan every chunk afresh, or settle on a plan that sorts every subscriber of
+    the stream to keep the first chunk."""
+    return _FAN_OUT.format(
+        on_conflict="ON CONFLICT DO NOTHING" if tolerant else "", limit=int(limit)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _fan_out_statement(limit: int, tolerant: bool) -> TextClause:
+    return text(fan_out_sql(limit, tolerant=tolerant))
+
 
 # Marks a user's unread items read (all, some, or one stream's) and takes them off the
 # counters in the same statement, so a count read at any moment matches the rows.
@@ -166,7 +181,7 @@ SELECT f.event_id, f.activity_type, f.is_read, f.read_at, f.created_at, f.stream
           FROM feed_items
          WHERE tenant_id = $1 AND user_id = $2{where}
          ORDER BY created_at DESC, event_id DESC
-         LIMIT $3{offset}) AS f
+         LIMIT {limit}{offset}) AS f
   -- One key lookup per item (LIMIT keeps the planner from turning these into joins
   -- over all the tenant's streams or events).
   LEFT JOIN LATERAL (
@@ -180,24 +195,30 @@ SELECT f.event_id, f.activity_type, f.is_read, f.read_at, f.created_at, f.stream
 """
 _COUNT = """
 SELECT count(*) FROM (SELECT 1 FROM feed_items WHERE tenant_id = $1 AND user_id = $2{where}
-                       LIMIT $3) AS capped
+                       LIMIT {limit}) AS capped
+"""
+_UNREAD_BY_TYPE = """
+SELECT activity_type, sum(unread)::bigint AS unread
+  FROM feed_counters WHERE tenant_id = $1 AND user_id = $2 AND unread <> 0
+ GROUP BY activity_type ORDER BY activity_type
 """
 _COUNTERS_BY_TYPE = """
 SELECT activity_type, sum(total)::bigint AS total, sum(unread)::bigint AS unread
   FROM feed_counters WHERE tenant_id = $1 AND user_id = $2
  GROUP BY activity_type ORDER BY activity_type
 """
-_UNREAD_BY_STREAM_TYPE = """
-SELECT stream_id, activity_type, unread
-  FROM feed_counters WHERE tenant_id = $1 AND user_id = $2 AND unread <> 0
-"""
-_SUBSCRIBED = """
-SELECT sub.id, s.slug, sub.stream_id
-  FROM subscriptions sub
-  CROSS JOIN LATERAL (SELECT slug FROM streams
-                       WHERE id = sub.stream_id AND tenant_id = sub.tenant_id LIMIT 1) AS s
- WHERE sub.tenant_id = $1 AND sub.user_id = $2
- ORDER BY sub.created_at DESC, sub.id DESC
+# Everything `unread_counts` needs in one round trip: the counters with unread items
+# (subscription null), then the subscriptions (counts null), newest first.
+_UNREAD_COUNTS = """
+(SELECT stream_id, activity_type, unread, NULL::uuid AS subscription_id, NULL AS slug
+   FROM feed_counters WHERE tenant_id = $1 AND user_id = $2 AND unread <> 0)
+UNION ALL
+(SELECT sub.stream_id, NULL, NULL, sub.id, s.slug
+   FROM subscriptions sub
+   CROSS JOIN LATERAL (SELECT slug FROM streams
+                        WHERE id = sub.stream_id AND tenant_id = sub.tenant_id LIMIT 1) AS s
+  WHERE sub.tenant_id = $1 AND sub.user_id = $2
+  ORDER BY sub.created_at DESC, sub.id DESC)
 """
 _UNREAD_BY_STREAM = """
 SELECT stream_id, sum(unread)::bigint AS unread
@@ -245,7 +266,7 @@ class Chunk:
     pending: bool  # whether the event still had a fan-out to do when the chunk began
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=1024)
 def _page_sql(
     template: str,
     types: bool,
@@ -255,10 +276,15 @@ def _page_sql(
     stream: bool,
     keyset: bool,
     offset: bool,
+    limit: int,
 ) -> str:
-    """The statement for one combination of filters; each is its own prepared statement,
-    so every plan uses the key index with the bounds it has."""
-    where, n = [], 4
+    """The statement for one combination of filters and page size; each is its own
+    prepared statement, so every plan uses the key index with the bounds it has.
+
+    The limit is written into the text: with `LIMIT $n` PostgreSQL cannot cost a generic
+    plan (it guesses the limit) and plans every execution afresh, ~1 ms with a year of
+    monthly partitions, two to three times the query itself."""
+    where, n = [], 3
     if types:
         where.append(f"activity_type = ANY(${n}::text[])")
         n += 1
@@ -278,7 +304,7 @@ def _page_sql(
         where.append(f"(created_at < ${n} OR (created_at = ${n} AND event_id < ${n + 1}))")
         n += 2
     tail = f" OFFSET ${n}" if offset else ""
-    return template.format(where="".join(f" AND {w}" for w in where), offset=tail)
+    return template.format(where="".join(f" AND {w}" for w in where), offset=tail, limit=int(limit))
 
 
 def _page_args(f: FeedFilter, cursor: Cursor | None) -> list[Any]:
@@ -301,10 +327,8 @@ class FeedRepository(Repository):
             "event_id": event.event_id,
             "occurred_at": event.occurred_at,
             "stream_id": event.stream_id,
-            "limit": limit,
         }
-        statement = FAN_OUT_TOLERANT if tolerant else FAN_OUT
-        row = (await self.session.execute(statement, params)).one()
+        row = (await self.session.execute(_fan_out_statement(limit, tolerant), params)).one()
         return Chunk(int(row.delivered), int(row.considered), bool(row.pending))
 
     async def mark_read(
@@ -346,8 +370,13 @@ class FeedRepository(Repository):
         )
         return [(row.tenant_id, row.user_id) for row in result]
 
-    # The reads below are the hot paths (a feed page, an unread count): plain asyncpg on
-    # the session's connection, rows as tuples, no ORM objects.
+
+class FeedReads:
+    """The hot reads (a feed page, the counts): plain asyncpg on a connection from
+    `Reader` (or a session's, through `app.db.driver`), rows as tuples, no ORM objects."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
     async def page(
         self,
@@ -370,11 +399,12 @@ class FeedRepository(Repository):
             f.stream_id is not None,
             cursor is not None,
             offset > 0,
+            limit + 1,
         )
-        args = [tenant_id, user_id, limit + 1, *_page_args(f, cursor)]
+        args = [tenant_id, user_id, *_page_args(f, cursor)]
         if offset:
             args.append(offset)
-        rows = await (await driver(self.session)).fetch(sql, *args)
+        rows = await self.conn.fetch(sql, *args)
         return [FeedEntry(*row) for row in rows]
 
     async def count(self, tenant_id: str, user_id: str, f: FeedFilter, *, cap: int) -> int:
@@ -389,31 +419,41 @@ class FeedRepository(Repository):
             f.stream_id is not None,
             False,
             False,
+            cap + 1,
         )
-        args = [tenant_id, user_id, cap + 1, *_page_args(f, None)]
-        return int(await (await driver(self.session)).fetchval(sql, *args) or 0)
+        args = [tenant_id, user_id, *_page_args(f, None)]
+        return int(await self.conn.fetchval(sql, *args) or 0)
 
     async def counters(self, tenant_id: str, user_id: str) -> dict[str, tuple[int, int]]:
         """activity type -> (total, unread)."""
-        rows = await (await driver(self.session)).fetch(_COUNTERS_BY_TYPE, tenant_id, user_id)
+        rows = await self.conn.fetch(_COUNTERS_BY_TYPE, tenant_id, user_id)
         return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
-    async def unread_cells(self, tenant_id: str, user_id: str) -> list[tuple[uuid.UUID, str, int]]:
-        """(stream, activity type, unread) of every counter with unread items."""
-        rows = await (await driver(self.session)).fetch(_UNREAD_BY_STREAM_TYPE, tenant_id, user_id)
-        return [(row[0], row[1], int(row[2])) for row in rows]
+    async def unread_by_type(self, tenant_id: str, user_id: str) -> dict[str, int]:
+        """Unread items per activity type (types with none left out)."""
+        rows = await self.conn.fetch(_UNREAD_BY_TYPE, tenant_id, user_id)
+        return {row[0]: int(row[1]) for row in rows}
 
-    async def subscribed(
+    async def unread_counts(
         self, tenant_id: str, user_id: str
-    ) -> list[tuple[uuid.UUID, str, uuid.UUID]]:
-        """(subscription id, stream slug, stream id) of the user's subscriptions, newest
+    ) -> tuple[list[tuple[uuid.UUID, str, int]], list[tuple[uuid.UUID, str, uuid.UUID]]]:
+        """(stream, activity type, unread) of every counter with unread items, and
+        (subscription id, stream slug, stream id) of the user's subscriptions, newest
         first."""
-        rows = await (await driver(self.session)).fetch(_SUBSCRIBED, tenant_id, user_id)
-        return [(row[0], row[1], row[2]) for row in rows]
+        cells: list[tuple[uuid.UUID, str, int]] = []
+        subscribed: list[tuple[uuid.UUID, str, uuid.UUID]] = []
+        for stream_id, activity_type, unread, subscription_id, slug in await self.conn.fetch(
+            _UNREAD_COUNTS, tenant_id, user_id
+        ):
+            if subscription_id is None:
+                cells.append((stream_id, activity_type, int(unread)))
+            else:
+                subscribed.append((subscription_id, slug, stream_id))
+        return cells, subscribed
 
     async def unread_by_stream(self, tenant_id: str, user_id: str) -> dict[uuid.UUID, int]:
         """Unread items per stream, from the counters."""
-        rows = await (await driver(self.session)).fetch(_UNREAD_BY_STREAM, tenant_id, user_id)
+        rows = await self.conn.fetch(_UNREAD_BY_STREAM, tenant_id, user_id)
         return {row[0]: int(row[1]) for row in rows}
 
 

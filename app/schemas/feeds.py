@@ -164,6 +164,17 @@ class MarkReadBody(InputSchema):
     )
 
 
+class UnreadCountRead(Schema):
+    """The badge: how many of your feed items are unread, in all and per activity type."""
+
+    unread_count: int
+    by_type: dict[str, int] = Field(description="Only types with unread items.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"unread_count": 3, "by_type": {"note": 2, "call": 1}}]}
+    )
+
+
 class MarkReadResult(Schema):
     message: str
     updated_count: int

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.enums import Importance
@@ -145,6 +145,22 @@ class EventTypeService:
             rows = await EventTypeRepository(session).get_many(tenant_id, custom)
             found.update((k, self._from_row(r)) for k, r in rows.items())
         return found
+
+    async def labels(
+        self,
+        open_session: async_sessionmaker[AsyncSession],
+        tenant_id: str,
+        keys: Iterable[str],
+    ) -> dict[str, str]:
+        """Display labels by key (keys that name no type are absent): built-in types from
+        memory, so a hot read opens a session only when tenant types are involved."""
+        wanted = set(keys)
+        labels = {k: BUILTIN_RESOLVED[k].label for k in wanted if k in BUILTIN_RESOLVED}
+        if wanted - labels.keys():
+            async with open_session() as session:
+                found = await self.resolve(session, tenant_id, wanted - labels.keys())
+            labels.update((k, t.label) for k, t in found.items())
+        return labels
 
     async def register(
         self, session: AsyncSession, *, actor: Principal, new: EventTypeCreate

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.db import EventRef, after_commit, delivery
+from app.db import EventRef, Reader, after_commit, delivery, driver
 from app.enums import Importance
 from app.errors import Forbidden, NotFound
 from app.ids import new_id
@@ -21,6 +21,7 @@ from app.pagination import Page, PageRequest, page_of
 from app.repositories.feeds import (
     FeedEntry,
     FeedFilter,
+    FeedReads,
     FeedRepository,
     OutboxRepository,
     SubscriptionRepository,
@@ -132,9 +133,14 @@ class FeedService:
         return await OutboxRepository(session).pending(before, limit)
 
     async def page(
-        self, session: AsyncSession, *, actor: Principal, filters: FeedFilter, page: PageRequest
+        self, reader: Reader, *, actor: Principal, filters: FeedFilter, page: PageRequest
     ) -> Page[FeedEntry]:
-        repo = FeedRepository(session)
+        async with reader.connection() as conn:
+            return await self._page(FeedReads(conn), actor, filters, page)
+
+    async def _page(
+        self, repo: FeedReads, actor: Principal, filters: FeedFilter, page: PageRequest
+    ) -> Page[FeedEntry]:
         items = await repo.page(
             actor.tenant_id,
             actor.user_id,
@@ -157,11 +163,14 @@ class FeedService:
             total = await repo.count(actor.tenant_id, actor.user_id, filters, cap=COUNT_CAP)
         return page_of(items, total, page.page_size, lambda i: (i.created_at, i.event_id))
 
-    async def summary(self, session: AsyncSession, *, actor: Principal) -> FeedSummary:
+    async def summary(self, reader: Reader, *, actor: Principal) -> FeedSummary:
         """Seed 002's summary, from the counters (no rows counted) and the 5 newest items."""
-        repo = FeedRepository(session)
-        counters = await repo.counters(actor.tenant_id, actor.user_id)
-        recent = await repo.page(actor.tenant_id, actor.user_id, FeedFilter(), cursor=None, limit=5)
+        async with reader.connection() as conn:
+            repo = FeedReads(conn)
+            counters = await repo.counters(actor.tenant_id, actor.user_id)
+            recent = await repo.page(
+                actor.tenant_id, actor.user_id, FeedFilter(), cursor=None, limit=5
+            )
         return FeedSummary(
             total_items=sum(t for t, _ in counters.values()),
             unread_count=sum(u for _, u in counters.values()),
@@ -223,10 +232,10 @@ class FeedService:
                 progress(n, len(people))
         return done
 
-    async def unread_by_type(self, session: AsyncSession, *, actor: Principal) -> dict[str, int]:
+    async def unread_by_type(self, reader: Reader, *, actor: Principal) -> dict[str, int]:
         """Unread items per activity type, from the counters (no rows counted)."""
-        counters = await FeedRepository(session).counters(actor.tenant_id, actor.user_id)
-        return {k: u for k, (_, u) in counters.items() if u}
+        async with reader.connection() as conn:
+            return await FeedReads(conn).unread_by_type(actor.tenant_id, actor.user_id)
 
 
 class SubscriptionService:
@@ -302,18 +311,17 @@ class SubscriptionService:
             await repo.touch_read(subscription, datetime.now(UTC))
         return await feed_service.mark_read(session, actor=actor, stream_id=stream_id)
 
-    async def unread_counts(self, session: AsyncSession, *, actor: Principal) -> UnreadCounts:
+    async def unread_counts(self, reader: Reader, *, actor: Principal) -> UnreadCounts:
         """The caller's unread items in all, per activity type and per subscription,
         summed from their counters (named-recipient items of streams they do not follow
         count in the total and per type only)."""
-        repo = FeedRepository(session)
-        cells = await repo.unread_cells(actor.tenant_id, actor.user_id)
+        async with reader.connection() as conn:
+            cells, subscribed = await FeedReads(conn).unread_counts(actor.tenant_id, actor.user_id)
         by_type: dict[str, int] = {}
         by_stream: dict[uuid.UUID, int] = {}
         for stream_id, activity_type, unread in cells:
             by_type[activity_type] = by_type.get(activity_type, 0) + unread
             by_stream[stream_id] = by_stream.get(stream_id, 0) + unread
-        subscribed = await repo.subscribed(actor.tenant_id, actor.user_id)
         return UnreadCounts(
             total=sum(by_type.values()),
             by_type=dict(sorted(by_type.items())),
@@ -324,7 +332,9 @@ class SubscriptionService:
 
     async def mine(self, session: AsyncSession, *, actor: Principal) -> list[SubscriptionView]:
         rows = await SubscriptionRepository(session).mine(actor.tenant_id, actor.user_id)
-        unread = await FeedRepository(session).unread_by_stream(actor.tenant_id, actor.user_id)
+        unread = await FeedReads(await driver(session)).unread_by_stream(
+            actor.tenant_id, actor.user_id
+        )
         return [SubscriptionView(sub, stream, unread.get(stream.id, 0)) for sub, stream in rows]
 
     async def get(
@@ -336,7 +346,9 @@ class SubscriptionService:
         if found is None:
             return Err(NotFound(f"subscription {subscription_id} not found"))
         sub, stream = found
-        unread = await FeedRepository(session).unread_by_stream(actor.tenant_id, actor.user_id)
+        unread = await FeedReads(await driver(session)).unread_by_stream(
+            actor.tenant_id, actor.user_id
+        )
         return Ok(SubscriptionView(sub, stream, unread.get(stream.id, 0)))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from app.schemas.feeds import FeedList, FeedSummaryRead, UnreadCountsRead
+from app.schemas.feeds import FeedList, FeedSummaryRead, UnreadCountRead, UnreadCountsRead
 from tests.conftest import Tokens
 from tests.factories import add_event, create_stream, record_event
 
@@ -157,6 +157,9 @@ async def test_mark_read_and_counts(
     UnreadCountsRead.model_validate_json(got.content)
     counts = got.json()
     assert counts["total_unread"] == 3
+    badge = await client.get(f"{FEED}unread-count/", headers=bob)
+    UnreadCountRead.model_validate_json(badge.content)
+    assert badge.json() == {"unread_count": 3, "by_type": counts["by_type"]}
     assert sum(counts["by_type"].values()) == 3
     assert counts["subscriptions"][0]["unread_count"] == 3
 
@@ -164,6 +167,8 @@ async def test_mark_read_and_counts(
     assert everything.json()["updated_count"] == 3
     summary = (await client.get(f"{FEED}summary/", headers=bob)).json()
     assert (summary["unread_count"], summary["read_count"]) == (0, 5)
+    badge = (await client.get(f"{FEED}unread-count/", headers=bob)).json()
+    assert badge == {"unread_count": 0, "by_type": {}}
     read = (await feed(client, bob))["results"][0]
     assert read["is_read"] is True
     assert read["read_at"] is not None
