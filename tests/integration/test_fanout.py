@@ -209,6 +209,20 @@ async def test_counters_stay_exact_under_concurrent_mark_read_and_fan_out(
     items, unread_counted, unread_rows = await counts(engine, tokens.tenant)
     assert items == 160
     assert unread_counted == unread_rows
+    # Each user's badge (read through the pool, no session) matches their own rows.
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            select(FeedItem.user_id, func.count())
+            .where(FeedItem.tenant_id == tokens.tenant, ~FeedItem.is_read)
+            .group_by(FeedItem.user_id)
+        )
+        rows = {user: int(n) for user, n in result}
+    for user in range(8):
+        name = f"u{user:04d}"
+        badge = await committed_client.get(
+            "/api/events/activity-feed/unread-count/", headers=tokens.headers(name)
+        )
+        assert badge.json()["unread_count"] == rows.get(name, 0)
 
 
 async def _recorded_not_delivered(
