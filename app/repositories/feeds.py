@@ -331,6 +331,11 @@ class FeedRepository(Repository):
         row = (await self.session.execute(_fan_out_statement(limit, tolerant), params)).one()
         return Chunk(int(row.delivered), int(row.considered), bool(row.pending))
 
+    async def commit_without_waiting(self) -> None:
+        """This transaction's commit will not wait for the WAL flush (it may be lost in a
+        server crash, entirely, never in part)."""
+        await self.session.execute(text("SET LOCAL synchronous_commit = off"))
+
     async def mark_read(
         self,
         tenant_id: str,

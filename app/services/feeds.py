@@ -107,18 +107,25 @@ class FeedService:
     ) -> int:
         """The worker's fan-out: one transaction per chunk, each recording how far it
         got, so a crash loses at most the chunk in flight and a re-run (or a second
-        worker on the same job) carries on from the last committed one."""
+        worker on the same job) carries on from the last committed one.
+
+        A chunk's commit does not wait for its WAL to reach the disk: a chunk is derived
+        from the event and its outbox row, which the recording transaction committed
+        durably, and the chunk's rows and its cursor are one transaction, so a server
+        crash can only undo whole chunks, which the job then delivers again."""
         total = 0
         while True:
             try:
                 async with factory() as session, session.begin():
-                    done = await FeedRepository(session).fan_out_chunk(event, limit=chunk)
+                    repo = FeedRepository(session)
+                    await repo.commit_without_waiting()
+                    done = await repo.fan_out_chunk(event, limit=chunk)
             except IntegrityError:
                 # A backfill delivered some of this chunk's items first.
                 async with factory() as session, session.begin():
-                    done = await FeedRepository(session).fan_out_chunk(
-                        event, limit=chunk, tolerant=True
-                    )
+                    repo = FeedRepository(session)
+                    await repo.commit_without_waiting()
+                    done = await repo.fan_out_chunk(event, limit=chunk, tolerant=True)
             total += done.delivered
             if not done.pending or done.considered < chunk:
                 break
