@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.logging import log
 from app.settings import DEFAULT_FANOUT_CHUNK, FanoutMode, Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -100,6 +101,32 @@ def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
 
 def discard_after_commit(session: AsyncSession) -> None:
     session.info.pop(_AFTER_COMMIT_KEY, None)
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    factory: async_sessionmaker[AsyncSession],
+    prepare: Callable[[AsyncSession], None] | None = None,
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: a session whose transaction commits when the block ends (rolls
+    back on any exception), then runs the side effects it buffered. `prepare` configures
+    the session first (how events are delivered, where live messages go)."""
+    async with factory() as session:
+        if prepare is not None:
+            prepare(session)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            discard_after_commit(session)
+            await session.rollback()
+            raise
+        effects = take_after_commit(session)
+    for effect in effects:
+        try:
+            await effect()
+        except Exception:
+            log.exception("after_commit.failed")
 
 
 async def driver(session: AsyncSession) -> asyncpg.Connection:

@@ -24,6 +24,7 @@ from app.api import (
     feeds,
     health,
     milestones,
+    presence,
     streams,
     subscriptions,
 )
@@ -31,8 +32,13 @@ from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
 from app.db import Delivery, Reader, create_engine, create_session_factory
 from app.logging import configure_logging, log
+from app.repositories.presence import PresenceStore
+from app.services.live import LivePublisher
+from app.services.presence import PresenceService, StreamDirectory
 from app.settings import FanoutMode, Settings, get_settings
 from app.workers.queue import Queue
+from app.ws import routes as ws_routes
+from app.ws.hub import Hub
 
 DESCRIPTION = """
 Activity streams, per-object timelines, per-user feeds with read/unread tracking,
@@ -135,6 +141,19 @@ class RequestContextMiddleware:
         await response(scope, receive, send)
 
 
+def wire_live(app: FastAPI, settings: Settings) -> None:
+    """The live layer's parts that need only Redis and the database (the hub, which also
+    listens, starts with the lifespan)."""
+    if getattr(app.state, "live", None) is None and app.state.redis is not None:
+        app.state.live = LivePublisher(app.state.redis.publish)
+    if getattr(app.state, "presence", None) is None and app.state.redis is not None:
+        app.state.presence = PresenceService(
+            PresenceStore(app.state.redis), ttl_seconds=settings.presence_ttl_seconds
+        )
+    if getattr(app.state, "directory", None) is None and app.state.session_factory is not None:
+        app.state.directory = StreamDirectory(app.state.session_factory)
+
+
 def settle_garbage_collector() -> None:
     """What start-up built (modules, models, schemas, the route table) lives as long as the
     process: frozen out of the collector's reach, so a full collection walks only what
@@ -174,10 +193,22 @@ def create_app(
             queue = await Queue.connect(settings)
             owned.append(queue)
             app.state.delivery = Delivery(FanoutMode.async_, queue.fan_out)
+        wire_live(app, settings)
+        hub = Hub(
+            app.state.redis,
+            settings,
+            publisher=app.state.live,
+            presence=app.state.presence,
+            reader=app.state.reader,
+            session_factory=app.state.session_factory,
+        )
+        await hub.start()
+        app.state.hub = hub
         settle_garbage_collector()
         try:
             yield
         finally:
+            await hub.stop()
             for resource in owned:
                 if isinstance(resource, Redis):
                     await resource.aclose()
@@ -212,6 +243,8 @@ def create_app(
     )
     app.state.redis = redis
     app.state.delivery = Delivery(FanoutMode.sync, chunk=settings.fanout_chunk_size)
+    app.state.live = app.state.presence = app.state.directory = app.state.hub = None
+    wire_live(app, settings)
 
     install_error_handlers(app)
     # Routes are matched in order, router by router: the hottest reads come first.
@@ -224,6 +257,8 @@ def create_app(
         events.router,
         event_types.router,
         milestones.router,
+        presence.router,
+        ws_routes.router,
     ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     idempotency_key_ttl_days: int = Field(
         default=7, ge=1, le=3650, description="How long a retried post is recognised."
     )
+    ws_heartbeat_seconds: float = Field(
+        default=25.0, gt=0, le=600, description="The server pings each socket this often."
+    )
+    ws_send_queue: int = Field(
+        default=256, ge=8, le=100_000, description="Frames a socket may have waiting to go."
+    )
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    ws_replay_limit: int = Field(
+        default=500, ge=1, le=10_000, description="Missed events a reconnect may replay."
+    )
+    presence_ttl_seconds: float = Field(
+        default=20.0, gt=0, le=3600, description="A connection not refreshed for this long is gone."
+    )
+    presence_refresh_seconds: float = Field(default=5.0, gt=0, le=600)
     data_dir: Path = DATA_DIR
 
     @field_validator("database_url")

@@ -204,12 +204,14 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def api_server(env: Mapping[str, str]) -> AsyncIterator[Server]:
-    """Runs `uvicorn --factory app.main:create_app` (one worker, as `tidings serve` does,
-    access log off) on a free port until the block exits."""
+    """Runs `uvicorn --factory app.main:create_app` (one worker, as `tidings serve` does:
+    access log and WebSocket compression off) on a free port until the block exits."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"),
         *("--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"),
+        # as `tidings serve`: per-message compression costs CPU per frame and socket
+        *("--ws-per-message-deflate", "false"),
         cwd=ROOT,
         env={**env, "TIDINGS_LOG_LEVEL": "WARNING"},
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,12 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.errors import ProblemError
 from app.auth import AuthError, Principal, TokenVerifier
-from app.db import Reader, discard_after_commit, set_delivery, take_after_commit
-from app.logging import log
+from app.db import Reader, set_delivery, transaction
 from app.pagination import Cursor, PageRequest
+from app.services.live import set_live
 from app.services.users import user_service
-
-KNOWN_USERS_LIMIT = 50_000
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -25,24 +23,23 @@ bearer = HTTPBearer(
 )
 
 
+def prepare_session(app: Any) -> Callable[[AsyncSession], None]:
+    """How the app's sessions deliver events (fan-out mode) and publish live messages."""
+
+    def prepare(session: AsyncSession) -> None:
+        set_delivery(session, app.state.delivery)
+        set_live(session, app.state.live)
+
+    return prepare
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent (scope
     "function"), rolled back on any exception; buffered side effects run after commit."""
-    async with request.app.state.session_factory() as session:
-        set_delivery(session, request.app.state.delivery)
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            discard_after_commit(session)
-            await session.rollback()
-            raise
-        effects = take_after_commit(session)
-    for effect in effects:
-        try:
-            await effect()
-        except Exception:
-            log.exception("after_commit.failed")
+    async with transaction(
+        request.app.state.session_factory, prepare_session(request.app)
+    ) as session:
+        yield session
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
@@ -66,16 +63,10 @@ async def get_principal(
         principal = verifier.verify(credentials.credentials)
     except AuthError as exc:
         raise _unauthorized(str(exc), "invalid_token") from exc
-    # Users are mirrored on first sight, in a transaction of their own (so a read needs
-    # no request session), and remembered once it has committed.
-    known: dict[Principal, None] = request.app.state.known_users
-    if principal not in known:
-        async with request.app.state.session_factory() as session:
-            await user_service.sync_principal(session, principal)
-            await session.commit()
-        if len(known) >= KNOWN_USERS_LIMIT:
-            known.clear()
-        known[principal] = None
+    # Mirrored on first sight in a transaction of its own, so a read needs no session.
+    await user_service.ensure_known(
+        request.app.state.session_factory, principal, request.app.state.known_users
+    )
     return principal
 
 

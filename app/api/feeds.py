@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -11,9 +11,9 @@ from app.api.activities import Window
 from app.api.deps import CurrentUser, Paging, Reads, Session
 from app.api.errors import problem_responses, unwrap
 from app.api.listing import list_body
-from app.api.responses import json_response, raw_json
+from app.api.responses import json_response
 from app.api.streams import EventTypesQuery, split_types
-from app.repositories.feeds import FeedEntry, FeedFilter
+from app.repositories.feeds import FeedFilter
 from app.schemas.events import EventFields
 from app.schemas.feeds import (
     FeedList,
@@ -26,53 +26,10 @@ from app.schemas.feeds import (
     NotifyResult,
     UnreadCountRead,
 )
-from app.services.event_types import event_type_service
 from app.services.feeds import feed_service
 from app.services.notifications import notification_service
 
 router = APIRouter(prefix="/api/events/activity-feed", tags=["feed"])
-
-
-def age_display(at: datetime, now: datetime) -> str:
-    seconds = max(int((now - at).total_seconds()), 0)
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{seconds // 60}m ago"
-    if seconds < 86400:
-        return f"{seconds // 3600}h ago"
-    if seconds < 7 * 86400:
-        return f"{seconds // 86400}d ago"
-    return at.strftime("%b %-d, %Y")
-
-
-async def feed_items(
-    request: Request, tenant_id: str, items: list[FeedEntry]
-) -> list[dict[str, Any]]:
-    """Items in FeedItemRead's shape, as plain values for `json_response`."""
-    labels = await event_type_service.labels(
-        request.app.state.session_factory, tenant_id, {i.activity_type for i in items}
-    )
-    now = datetime.now(UTC)
-    return [
-        {
-            "id": item.event_id,
-            "activity_type": item.activity_type,
-            "activity_type_display": labels.get(item.activity_type, item.activity_type),
-            "title": item.title,
-            "description": item.description,
-            "is_read": item.is_read,
-            "read_at": item.read_at,
-            "created_at": item.created_at,
-            "age_display": age_display(item.created_at, now),
-            "data": raw_json(item.data_json),
-            "target_type": item.target_type,
-            "target_id": item.target_id,
-            "event_id": item.event_id,
-            "stream_id": item.stream_id,
-        }
-        for item in items
-    ]
 
 
 @router.get(
@@ -102,7 +59,9 @@ async def feed(
         activity_types=split_types(activity_type), is_read=is_read, since=since, until=until
     )
     page = await feed_service.page(reads, actor=user, filters=filters, page=paging)
-    items = await feed_items(request, user.tenant_id, page.items)
+    items = await feed_service.payloads(
+        request.app.state.session_factory, user.tenant_id, page.items
+    )
     return json_response(list_body(request, page, paging, items))
 
 
@@ -122,7 +81,9 @@ async def summary(request: Request, reads: Reads, user: CurrentUser) -> Response
             "unread_count": result.unread_count,
             "read_count": result.total_items - result.unread_count,
             "activity_types": result.activity_types,
-            "recent_activity": await feed_items(request, user.tenant_id, result.recent),
+            "recent_activity": await feed_service.payloads(
+                request.app.state.session_factory, user.tenant_id, result.recent
+            ),
         }
     )
 

@@ -8,31 +8,12 @@ the same shape, and tests check the bodies against those models.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import orjson
 from fastapi import Response
 
-# Pydantic writes UTC instants as ...Z; so do these.
-_OPTIONS = orjson.OPT_UTC_Z
-
-
-def _default(value: Any) -> Any:
-    # asyncpg's UUIDs subclass uuid.UUID, which orjson only writes when exact.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+from app.encoding import dumps
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
-    return Response(
-        orjson.dumps(content, default=_default, option=_OPTIONS),
-        status_code=status_code,
-        media_type="application/json",
-    )
-
-
-def raw_json(text: str) -> orjson.Fragment:
-    """JSON text from the database, written into the response as it is."""
-    return orjson.Fragment(text)
+    return Response(dumps(content), status_code=status_code, media_type="application/json")

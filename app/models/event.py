@@ -48,6 +48,9 @@ class Event(Base):
             "id",
         ),
         Index("ix_events_tenant_id_occurred_at", "tenant_id", "occurred_at", "id"),
+        # A stream's events in the order they were recorded (ids are UUIDv7): what a
+        # reconnecting WebSocket missed, whatever time the events say they happened.
+        Index("ix_events_tenant_id_stream_id_id", "tenant_id", "stream_id", "id"),
         # Company-wide lists filtered by type (seed 001's index) or assignee (seed 004).
         Index(
             "ix_events_tenant_id_event_type_occurred_at",

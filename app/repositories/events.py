@@ -383,6 +383,37 @@ class EventRepository(Repository):
         row: Row[Any] | None = result.first()
         return row
 
+    async def in_stream(self, tenant_id: str, stream_id: uuid.UUID, event_id: uuid.UUID) -> bool:
+        return bool(
+            await self.session.scalar(
+                select(
+                    exists().where(
+                        Event.tenant_id == tenant_id,
+                        Event.stream_id == stream_id,
+                        Event.id == event_id,
+                    )
+                )
+            )
+        )
+
+    async def recorded_after(
+        self, tenant_id: str, stream_id: uuid.UUID, event_id: uuid.UUID, *, limit: int
+    ) -> list[Row[Any]]:
+        """The stream's events recorded after `event_id` (ids are time-ordered), in that
+        order, through (tenant, stream, id)."""
+        stmt = (
+            _view()
+            .where(
+                Event.tenant_id == tenant_id,
+                Event.stream_id == stream_id,
+                Event.id > event_id,
+                ~Event.is_deleted,
+            )
+            .order_by(Event.id)
+            .limit(limit)
+        )
+        return list(await self.session.execute(stmt))
+
     async def page(
         self,
         tenant_id: str,

@@ -93,7 +93,9 @@ WITH job AS MATERIALIZED (
 )
 SELECT (SELECT count(*) FROM delivered) AS delivered,
        (SELECT count(*) FROM recipients) AS considered,
-       (SELECT count(*) FROM job) AS pending
+       (SELECT count(*) FROM job) AS pending,
+       (SELECT after FROM job) AS after,
+       (SELECT max(user_id) FROM recipients) AS last_user
 """
 
 
@@ -193,6 +195,44 @@ SELECT f.event_id, f.activity_type, f.is_read, f.read_at, f.created_at, f.stream
         WHERE id = f.stream_id AND tenant_id = $1 LIMIT 1) AS s ON true
  ORDER BY f.created_at DESC, f.event_id DESC
 """
+# The live layer's reads: one event's item for some users (the ones a hub has sockets
+# for), and a user's items after one they saw, oldest first (a reconnect's replay).
+_ITEM_COLUMNS = """
+       f.event_id, f.activity_type, f.is_read, f.read_at, f.created_at, f.stream_id,
+       coalesce(e.summary, '') AS title, coalesce(e.description, '') AS description,
+       coalesce(e.data, '{}'::jsonb)::text AS data, s.object_type, s.object_id"""
+_ITEM_JOINS = """
+  LEFT JOIN LATERAL (
+       SELECT summary, description, data FROM events
+        WHERE tenant_id = $1 AND id = f.event_id AND occurred_at = f.created_at
+        LIMIT 1) AS e ON true
+  LEFT JOIN LATERAL (
+       SELECT object_type, object_id FROM streams
+        WHERE id = f.stream_id AND tenant_id = $1 LIMIT 1) AS s ON true"""
+_DELIVERED_TO = f"""
+SELECT f.user_id, {_ITEM_COLUMNS}
+  FROM feed_items f {_ITEM_JOINS}
+ WHERE f.tenant_id = $1 AND f.user_id = ANY($2::text[]) AND f.created_at = $3
+   AND f.event_id = $4
+"""
+_UNREAD_OF_USERS = """
+SELECT user_id, activity_type, sum(unread)::bigint AS unread
+  FROM feed_counters
+ WHERE tenant_id = $1 AND user_id = ANY($2::text[]) AND unread <> 0
+ GROUP BY user_id, activity_type
+"""
+_ITEM_TIME = """
+SELECT created_at FROM feed_items WHERE tenant_id = $1 AND user_id = $2 AND event_id = $3
+"""
+_ITEMS_AFTER = f"""
+SELECT {_ITEM_COLUMNS}
+  FROM (SELECT * FROM feed_items
+         WHERE tenant_id = $1 AND user_id = $2
+           AND (created_at > $3 OR (created_at = $3 AND event_id > $4))
+         ORDER BY created_at, event_id
+         LIMIT $5) AS f {_ITEM_JOINS}
+ ORDER BY f.created_at, f.event_id
+"""
 _COUNT = """
 SELECT count(*) FROM (SELECT 1 FROM feed_items WHERE tenant_id = $1 AND user_id = $2{where}
                        LIMIT {limit}) AS capped
@@ -264,6 +304,8 @@ class Chunk:
     delivered: int  # new feed items
     considered: int  # recipients this chunk went through
     pending: bool  # whether the event still had a fan-out to do when the chunk began
+    after: str = ""  # the chunk's recipients are the users in (after, last]
+    last: str | None = None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -329,7 +371,13 @@ class FeedRepository(Repository):
             "stream_id": event.stream_id,
         }
         row = (await self.session.execute(_fan_out_statement(limit, tolerant), params)).one()
-        return Chunk(int(row.delivered), int(row.considered), bool(row.pending))
+        return Chunk(
+            int(row.delivered),
+            int(row.considered),
+            bool(row.pending),
+            row.after or "",
+            row.last_user,
+        )
 
     async def commit_without_waiting(self) -> None:
         """This transaction's commit will not wait for the WAL flush (it may be lost in a
@@ -433,6 +481,35 @@ class FeedReads:
         """activity type -> (total, unread)."""
         rows = await self.conn.fetch(_COUNTERS_BY_TYPE, tenant_id, user_id)
         return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
+    async def delivered_to(
+        self, tenant_id: str, users: Sequence[str], occurred_at: datetime, event_id: uuid.UUID
+    ) -> list[tuple[str, FeedEntry]]:
+        """(user, item) for those of `users` whose feed has the event."""
+        rows = await self.conn.fetch(_DELIVERED_TO, tenant_id, list(users), occurred_at, event_id)
+        return [(row[0], FeedEntry(*row[1:])) for row in rows]
+
+    async def unread_of_users(
+        self, tenant_id: str, users: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        """user -> activity type -> unread, for each of `users` (none: absent)."""
+        found: dict[str, dict[str, int]] = {}
+        for user, activity_type, unread in await self.conn.fetch(
+            _UNREAD_OF_USERS, tenant_id, list(users)
+        ):
+            found.setdefault(user, {})[activity_type] = int(unread)
+        return found
+
+    async def after(
+        self, tenant_id: str, user_id: str, event_id: uuid.UUID, *, limit: int
+    ) -> list[FeedEntry] | None:
+        """The user's items after the one of `event_id` in feed order, oldest first, up
+        to `limit`; None when the user has no such item."""
+        at = await self.conn.fetchval(_ITEM_TIME, tenant_id, user_id, event_id)
+        if at is None:
+            return None
+        rows = await self.conn.fetch(_ITEMS_AFTER, tenant_id, user_id, at, event_id, limit)
+        return [FeedEntry(*row) for row in rows]
 
     async def unread_by_type(self, tenant_id: str, user_id: str) -> dict[str, int]:
         """Unread items per activity type (types with none left out)."""

@@ -21,7 +21,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db import EventRef
+from app.db import EventRef, after_commit
 from app.enums import Importance, StreamType
 from app.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationFailed
 from app.ids import new_id
@@ -41,6 +41,7 @@ from app.schemas.events import EventFields
 from app.services.event_catalog import render_summary
 from app.services.event_types import ResolvedType, event_type_service, unknown_type
 from app.services.feeds import feed_service
+from app.services.live import live
 from app.services.streams import canonical_object_type, stream_service
 
 RecordError = NotFound | Forbidden | ValidationFailed | InvalidState | Conflict
@@ -254,6 +255,15 @@ class EventService:
             )
         actors = await self._actors(session, actor, fresh)
         recorded = {p.index: Recorded(self._fresh_view(p, actors), replayed=False) for p in fresh}
+        publisher = live(session)
+        if publisher is not None and fresh:
+            views = [recorded[p.index].event for p in fresh]
+            tenant_id = actor.tenant_id
+
+            async def publish() -> None:
+                await publisher.events_recorded(tenant_id, views)
+
+            after_commit(session, publish)
         for index, replay in replays.items():
             if isinstance(replay, _SameAs):
                 recorded[index] = Recorded(recorded[replay.index].event, replayed=True)
@@ -502,6 +512,23 @@ class EventService:
             total = await repo.count(tenant_id, filters, cap=COUNT_CAP)
         views = await self.views(session, tenant_id, rows)
         return page_of(views, total, page.page_size, lambda v: (v.occurred_at, v.id))
+
+    async def recorded_after(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        event_id: uuid.UUID,
+        *,
+        limit: int,
+    ) -> list[EventView] | None:
+        """What a watcher of the stream missed after `event_id`, in the order recorded, up
+        to `limit`; None when `event_id` is no event of this stream."""
+        repo = EventRepository(session)
+        if not await repo.in_stream(tenant_id, stream_id, event_id):
+            return None
+        rows = await repo.recorded_after(tenant_id, stream_id, event_id, limit=limit)
+        return await self.views(session, tenant_id, rows)
 
     async def views(
         self, session: AsyncSession, tenant_id: str, rows: Sequence[Row[Any]]

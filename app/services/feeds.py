@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +21,7 @@ from app.logging import log
 from app.models import Stream, Subscription
 from app.pagination import Page, PageRequest, page_of
 from app.repositories.feeds import (
+    Chunk,
     FeedEntry,
     FeedFilter,
     FeedReads,
@@ -29,6 +32,8 @@ from app.repositories.feeds import (
 from app.repositories.streams import StreamRepository
 from app.repositories.users import UserRepository
 from app.result import Err, Ok, Result
+from app.services.event_types import event_type_service
+from app.services.live import LivePublisher, live
 from app.settings import DEFAULT_FANOUT_CHUNK, FanoutMode
 
 COUNT_CAP = 10_000
@@ -65,6 +70,32 @@ class SubscriptionView:
     unread_count: int
 
 
+def age_display(at: datetime, now: datetime) -> str:
+    seconds = max(int((now - at).total_seconds()), 0)
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    if seconds < 7 * 86400:
+        return f"{seconds // 86400}d ago"
+    return at.strftime("%b %-d, %Y")
+
+
+def _announce_after_commit(session: AsyncSession, event: EventRef, done: Chunk) -> None:
+    """Tells the live layer, once the transaction commits, whom this chunk reached."""
+    publisher = live(session)
+    if publisher is None or not done.delivered or done.last is None:
+        return
+    after, last = done.after, done.last
+
+    async def publish() -> None:
+        await publisher.feed_delivered(event, after, last)
+
+    after_commit(session, publish)
+
+
 class FeedService:
     async def deliver(self, session: AsyncSession, events: Sequence[EventRef]) -> None:
         """Gets newly recorded events to their recipients' feeds, the way this session is
@@ -95,6 +126,7 @@ class FeedService:
         while True:
             done = await repo.fan_out_chunk(event, limit=chunk)
             total += done.delivered
+            _announce_after_commit(session, event, done)
             if not done.pending or done.considered < chunk:
                 return total
 
@@ -104,6 +136,7 @@ class FeedService:
         event: EventRef,
         *,
         chunk: int = DEFAULT_FANOUT_CHUNK,
+        publisher: LivePublisher | None = None,
     ) -> int:
         """The worker's fan-out: one transaction per chunk, each recording how far it
         got, so a crash loses at most the chunk in flight and a re-run (or a second
@@ -127,10 +160,44 @@ class FeedService:
                     await repo.commit_without_waiting()
                     done = await repo.fan_out_chunk(event, limit=chunk, tolerant=True)
             total += done.delivered
+            if publisher is not None and done.delivered and done.last is not None:
+                await publisher.feed_delivered(event, done.after, done.last)
             if not done.pending or done.considered < chunk:
                 break
         log.info("fanout.completed", event_id=str(event.event_id), delivered=total)
         return total
+
+    async def payloads(
+        self,
+        open_session: async_sessionmaker[AsyncSession],
+        tenant_id: str,
+        items: Sequence[FeedEntry],
+    ) -> list[dict[str, Any]]:
+        """Items in seed 002's shape (FeedItemRead), as plain values for orjson: the
+        event's data is written through as the JSON text PostgreSQL returned."""
+        labels = await event_type_service.labels(
+            open_session, tenant_id, {i.activity_type for i in items}
+        )
+        now = datetime.now(UTC)
+        return [
+            {
+                "id": item.event_id,
+                "activity_type": item.activity_type,
+                "activity_type_display": labels.get(item.activity_type, item.activity_type),
+                "title": item.title,
+                "description": item.description,
+                "is_read": item.is_read,
+                "read_at": item.read_at,
+                "created_at": item.created_at,
+                "age_display": age_display(item.created_at, now),
+                "data": orjson.Fragment(item.data_json),
+                "target_type": item.target_type,
+                "target_id": item.target_id,
+                "event_id": item.event_id,
+                "stream_id": item.stream_id,
+            }
+            for item in items
+        ]
 
     async def pending(
         self, session: AsyncSession, *, older_than: timedelta, limit: int
@@ -193,10 +260,21 @@ class FeedService:
         ids: Sequence[uuid.UUID] | None = None,
         stream_id: uuid.UUID | None = None,
     ) -> int:
-        """Marks the caller's own unread items read (others' ids simply match nothing)."""
-        return await FeedRepository(session).mark_read(
+        """Marks the caller's own unread items read (others' ids simply match nothing);
+        the caller's sockets hear of it once the transaction has committed."""
+        updated = await FeedRepository(session).mark_read(
             actor.tenant_id, actor.user_id, ids=ids, stream_id=stream_id
         )
+        publisher = live(session)
+        if publisher is not None and updated:
+            tenant_id, user_id = actor.tenant_id, actor.user_id
+            marked = list(ids) if ids is not None else None
+
+            async def publish() -> None:
+                await publisher.feed_read(tenant_id, user_id, marked, stream_id, updated)
+
+            after_commit(session, publish)
+        return updated
 
     async def generate(
         self, session: AsyncSession, *, actor: Principal, user_id: str, days_back: int

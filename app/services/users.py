@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.repositories.users import UserRepository
@@ -19,6 +19,25 @@ class UserService:
             last_name=principal.last_name,
             name=principal.name,
         )
+
+    async def ensure_known(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        known: dict[Principal, None],
+        *,
+        limit: int = 50_000,
+    ) -> None:
+        """Mirrors the caller on first sight (by these very claims), in a transaction of
+        its own, and remembers them in `known` (a per-process set) once committed."""
+        if principal in known:
+            return
+        async with factory() as session:
+            await self.sync_principal(session, principal)
+            await session.commit()
+        if len(known) >= limit:
+            known.clear()
+        known[principal] = None
 
 
 user_service = UserService()

@@ -33,7 +33,10 @@ async def fan_out(
     )
     try:
         return await feed_service.fan_out_committing(
-            ctx["session_factory"], event, chunk=ctx["settings"].fanout_chunk_size
+            ctx["session_factory"],
+            event,
+            chunk=ctx["settings"].fanout_chunk_size,
+            publisher=ctx.get("live"),
         )
     except Exception as exc:
         attempt = int(ctx.get("job_try", 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.db import transaction
 from app.logging import log
 from app.services.maintenance import maintenance_service
 from app.services.milestones import milestone_service
@@ -33,7 +34,7 @@ async def mark_overdue_milestones(ctx: dict[str, Any]) -> int:
     """Announces newly overdue milestones, one committed batch at a time."""
     total = 0
     while True:
-        async with ctx["session_factory"]() as session, session.begin():
+        async with transaction(ctx["session_factory"], ctx["prepare"]) as session:
             marked = await milestone_service.mark_overdue(session, now=datetime.now(UTC))
         total += marked
         if marked == 0:

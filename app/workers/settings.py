@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from arq import cron, func
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import create_engine, create_session_factory
+from app.db import Delivery, create_engine, create_session_factory, set_delivery
 from app.logging import configure_logging
-from app.settings import Settings, get_settings
+from app.services.live import LivePublisher, set_live
+from app.settings import FanoutMode, Settings, get_settings
 from app.workers.fanout import MAX_TRIES, fan_out, sweep_outbox
 from app.workers.maintenance import (
     expire_idempotency_keys,
@@ -23,6 +25,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["engine"] = create_engine(settings)
     ctx["session_factory"] = create_session_factory(ctx["engine"])
+    # What the worker records (overdue milestones) and delivers reaches live sockets too.
+    publisher = LivePublisher(ctx["redis"].publish)
+    ctx["live"] = publisher
+    delivery = Delivery(FanoutMode.sync, chunk=settings.fanout_chunk_size)
+
+    def prepare(session: AsyncSession) -> None:
+        set_delivery(session, delivery)
+        set_live(session, publisher)
+
+    ctx["prepare"] = prepare
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
