@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import (
     activities,
+    demo,
     event_types,
     events,
     feeds,
@@ -28,6 +30,7 @@ from app.api import (
     streams,
     subscriptions,
 )
+from app.api.demo import STATIC
 from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
 from app.db import Delivery, Reader, create_engine, create_session_factory
@@ -66,6 +69,11 @@ TAGS = [
     {"name": "feed", "description": "Your activity feed with read/unread tracking (seed 002)."},
     {"name": "subscriptions", "description": "Streams you follow (seed 000)."},
     {"name": "milestones", "description": "Project milestones and dependencies (seed 000)."},
+    {
+        "name": "live",
+        "description": "Presence over REST; the WebSocket protocol is in docs/websocket.md and "
+        "/asyncapi.json.",
+    },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 
@@ -259,7 +267,9 @@ def create_app(
         milestones.router,
         presence.router,
         ws_routes.router,
+        demo.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
