@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import (
     activities,
+    asyncapi,
     demo,
     event_types,
     events,
@@ -268,6 +269,7 @@ def create_app(
         presence.router,
         ws_routes.router,
         demo.router,
+        asyncapi.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -38,7 +38,5 @@ async def demo_token(
         raise ProblemError(404, "not_found", "no such page")
     names = {"ada": ("Ada", "Lovelace"), "grace": ("Grace", "Hopper")}
     first, last = names.get(user, (user.capitalize(), None))
-    token = mint_token(
-        settings, tenant_id="demo", user_id=user, given_name=first, family_name=last
-    )
+    token = mint_token(settings, tenant_id="demo", user_id=user, given_name=first, family_name=last)
     return {"token": token, "tenant": "demo", "user": user}

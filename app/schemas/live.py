@@ -98,3 +98,125 @@ class PresenceList(Schema):
     object: PresenceObject
     present_count: int
     results: list[PresenceEntry] = Field(description="Up to 100 users, by arrival.")
+
+
+# --- what the server sends (documentation and tests: the hub writes these shapes) -----
+
+
+class ServerFrame(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StreamObject(Schema):
+    type: str | None
+    id: str | None
+    stream: str
+    stream_id: uuid.UUID
+
+
+class ConnectionEstablishedFrame(ServerFrame):
+    type: Literal["connection_established"]
+    connection_id: str
+    user: PresenceUser
+    object: StreamObject | None = Field(description="Null on the notifications socket.")
+    heartbeat_seconds: float
+    server_time: datetime
+    presence: list[PresenceEntry] | None = Field(default=None, description="Up to 100.")
+    present_count: int | None = None
+
+
+class EventFrame(ServerFrame):
+    """An event recorded on the watched stream; `type` follows seed 003 where it can."""
+
+    type: Literal[
+        "project_updated",
+        "task_created",
+        "task_updated",
+        "task_assigned",
+        "comment_added",
+        "event",
+    ]
+    id: uuid.UUID = Field(description="The event's id: what `last_event_id` takes.")
+    stream: str
+    event: dict[str, object] = Field(description="The REST API's EventRead.")
+
+
+class UserJoinedFrame(ServerFrame):
+    type: Literal["user_joined"]
+    user: PresenceUser
+    presence: PresenceEntry
+
+
+class UserLeftFrame(ServerFrame):
+    type: Literal["user_left"]
+    user: PresenceUser
+
+
+class PresenceUpdatedFrame(ServerFrame):
+    type: Literal["presence_updated"]
+    user: PresenceUser
+    presence: PresenceEntry
+
+
+class UserTypingFrame(ServerFrame):
+    type: Literal["user_typing"]
+    user: PresenceUser
+    is_typing: bool
+
+
+class NewNotificationFrame(ServerFrame):
+    type: Literal["new_notification"]
+    notification: dict[str, object] = Field(description="The REST feed's FeedItemRead.")
+
+
+class UnreadCountFrame(ServerFrame):
+    type: Literal["unread_count"]
+    count: int
+    by_type: dict[str, int]
+
+
+class NotificationReadFrame(ServerFrame):
+    type: Literal["notification_read"]
+    updated_count: int
+    ids: list[uuid.UUID] | None = None
+    stream_id: uuid.UUID | None = None
+    all: bool | None = None
+
+
+class ServerPingFrame(ServerFrame):
+    type: Literal["ping"]
+
+
+class ServerPongFrame(ServerFrame):
+    type: Literal["pong"]
+    ts: float | str | None = None
+
+
+class ErrorFrame(ServerFrame):
+    type: Literal["error"]
+    code: str
+    detail: str
+
+
+class ResyncRequiredFrame(ServerFrame):
+    type: Literal["resync_required"]
+    reason: Literal["unknown_event", "too_many_missed"]
+
+
+AnyServerFrame = Annotated[
+    ConnectionEstablishedFrame
+    | EventFrame
+    | UserJoinedFrame
+    | UserLeftFrame
+    | PresenceUpdatedFrame
+    | UserTypingFrame
+    | NewNotificationFrame
+    | UnreadCountFrame
+    | NotificationReadFrame
+    | ServerPingFrame
+    | ServerPongFrame
+    | ErrorFrame
+    | ResyncRequiredFrame,
+    Field(discriminator="type"),
+]
+server_frame: TypeAdapter[AnyServerFrame] = TypeAdapter(AnyServerFrame)

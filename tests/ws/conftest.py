@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
+from app.schemas.live import server_frame
 from app.settings import Settings
 from tests.conftest import Tokens
 
@@ -31,6 +32,8 @@ class Socket:
 
     async def next(self, wait: float = 5.0) -> dict[str, Any]:
         frame: dict[str, Any] = await self.ws.receive_json(timeout=wait)
+        # Every frame the server sends has the documented shape (and so the AsyncAPI's).
+        server_frame.validate_python(frame)
         self.frames.append(frame)
         return frame
 

@@ -436,3 +436,30 @@ async def test_presence_over_rest_and_a_crashed_process_is_swept(live: LiveFacto
                 headers=env.tokens.headers("carol", tenant="elsewhere"),
             )
         ).status_code == 404
+
+
+async def test_the_asyncapi_document_describes_every_route_and_frame(live: LiveFactory) -> None:
+    async with live() as env:
+        doc = (await env.http.get("/asyncapi.json")).json()
+        assert doc["asyncapi"] == "3.0.0"
+        addresses = {c["address"] for c in doc["channels"].values()}
+        assert addresses == {
+            "/ws/projects/{project_id}/",
+            "/ws/tasks/{task_id}/",
+            "/ws/streams/{slug}/",
+            "/ws/notifications/",
+        }
+        schemas = doc["components"]["schemas"]
+        for message in doc["components"]["messages"].values():
+            assert message["payload"]["$ref"].rsplit("/", 1)[1] in schemas
+        types = {
+            t
+            for s in schemas.values()
+            if "type" in s.get("properties", {})
+            for t in [
+                s["properties"]["type"].get("const"),
+                *s["properties"]["type"].get("enum", []),
+            ]
+            if t
+        }
+        assert {"connection_established", "user_typing", "mark_read", "unread_count"} <= types

@@ -15,6 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from app.schemas.live import server_frame
 from app.settings import Settings
 from tests.conftest import Tokens
 from tests.servers import app_server
@@ -48,6 +49,7 @@ async def expect(ws: ClientConnection, type_: str, wait: float = 5.0) -> dict[st
     async with asyncio.timeout(wait):
         while True:
             frame: dict[str, Any] = orjson.loads(await ws.recv())
+            server_frame.validate_python(frame)
             if frame.get("type") == type_:
                 return frame
 
