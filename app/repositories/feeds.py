@@ -213,7 +213,7 @@ _DELIVERED_TO = f"""
 SELECT f.user_id, {_ITEM_COLUMNS}
   FROM feed_items f {_ITEM_JOINS}
  WHERE f.tenant_id = $1 AND f.user_id = ANY($2::text[]) AND f.created_at = $3
-   AND f.event_id = $4
+   AND f.event_id = $4 AND f.user_id > $5 AND f.user_id <= $6
 """
 _UNREAD_OF_USERS = """
 SELECT user_id, activity_type, sum(unread)::bigint AS unread
@@ -483,10 +483,20 @@ class FeedReads:
         return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
     async def delivered_to(
-        self, tenant_id: str, users: Sequence[str], occurred_at: datetime, event_id: uuid.UUID
+        self,
+        tenant_id: str,
+        users: Sequence[str],
+        occurred_at: datetime,
+        event_id: uuid.UUID,
+        *,
+        after: str,
+        last: str,
     ) -> list[tuple[str, FeedEntry]]:
-        """(user, item) for those of `users` whose feed has the event."""
-        rows = await self.conn.fetch(_DELIVERED_TO, tenant_id, list(users), occurred_at, event_id)
+        """(user, item) for those of `users` in (after, last] (the database's order of
+        user ids, which a fan-out chunk's range is in) whose feed has the event."""
+        rows = await self.conn.fetch(
+            _DELIVERED_TO, tenant_id, list(users), occurred_at, event_id, after, last
+        )
         return [(row[0], FeedEntry(*row[1:])) for row in rows]
 
     async def unread_of_users(

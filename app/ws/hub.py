@@ -198,14 +198,15 @@ class Hub:
         """A fan-out chunk reached the users in (after, last]: those connected here get
         their new item and their count."""
         inbox = self._inboxes.get(tenant_id, {})
-        after, last = str(meta.get("after", "")), str(meta.get("last", ""))
-        users = [u for u in inbox if after < u <= last]
+        users = list(inbox)
         if not users:
             return
+        # The range is compared by PostgreSQL, whose collation ordered the chunk.
+        after, last = str(meta.get("after", "")), str(meta.get("last", ""))
         event_id, at = uuid.UUID(meta["e"]), datetime.fromisoformat(meta["at"])
         async with self.reader.connection() as conn:
             reads = FeedReads(conn)
-            items = await reads.delivered_to(tenant_id, users, at, event_id)
+            items = await reads.delivered_to(tenant_id, users, at, event_id, after=after, last=last)
             if not items:
                 return
             counts = await reads.unread_of_users(tenant_id, [u for u, _ in items])

@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from app.auth import AuthError, TokenVerifier
 from app.db import set_delivery, transaction
+from app.logging import log
 from app.repositories.feeds import FeedReads
 from app.schemas.events import EventFields
 from app.schemas.live import (
@@ -156,11 +158,14 @@ class LiveSocket:
         finally:
             await self.hub.remove(connection)
             if connection.stream is not None:
-                left = await self.hub.presence.leave(
-                    connection.stream, connection.principal, connection.id
-                )
-                if left is not None:
-                    await self.hub.announce_left(connection.stream, left)
+                try:
+                    left = await self.hub.presence.leave(
+                        connection.stream, connection.principal, connection.id
+                    )
+                    if left is not None:
+                        await self.hub.announce_left(connection.stream, left)
+                except RedisError as exc:  # the entry lapses on its own
+                    log.warning("ws.presence_leave_failed", error=str(exc))
             await connection.finish()
 
     async def _establish(self, connection: Connection, page: str | None) -> None:
