@@ -264,7 +264,17 @@ class LiveSocket:
                 continue
             await self._handle(connection, frame)
 
+    async def _seen(self, connection: Connection) -> None:
+        """The user did something here: `last_seen` (hence `is_active`) moves, at most
+        every 30 s."""
+        now = time.monotonic()
+        if connection.stream is not None and now - connection.seen_at > ACTIVITY_EVERY:
+            connection.seen_at = now
+            await self.hub.presence.touch(connection.stream, connection.principal)
+
     async def _handle(self, connection: Connection, frame: Any) -> None:
+        if isinstance(frame, TypingFrame | CommentFrame | ActivityFrame):
+            await self._seen(connection)
         match frame:
             case PingFrame(ts=ts):
                 connection.send_now(dumps({"type": "pong", "ts": ts}))
@@ -277,12 +287,7 @@ class LiveSocket:
             case PresenceFrame(current_page=page):
                 await self._presence(connection, page)
             case ActivityFrame():
-                if (
-                    connection.stream is not None
-                    and time.monotonic() - connection.seen_at > ACTIVITY_EVERY
-                ):
-                    connection.seen_at = time.monotonic()
-                    await self.hub.presence.touch(connection.stream, connection.principal)
+                pass  # seen, above
             case MarkReadFrame():
                 await self._mark_read(connection, frame)
 
