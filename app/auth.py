@@ -20,6 +20,8 @@ from app.settings import Settings
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 ADMIN_ROLE = "admin"
 SERVICE_ROLE = "service"
+# Runs the installation: sees the database's own figures (all tenants' tables).
+OPERATOR_ROLE = "operator"
 
 
 class AuthError(Exception):
@@ -39,6 +41,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
+
+    @property
+    def is_operator(self) -> bool:
+        return OPERATOR_ROLE in self.roles
 
     @property
     def may_act_for_others(self) -> bool:

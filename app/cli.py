@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from app.settings import Environment, Settings, get_settings
 
 if TYPE_CHECKING:
     from app.services.feeds import Backfill
+    from app.services.retention import Removed
 
 cli = typer.Typer(
     help="Tidings: activity streams, feeds, milestones and live updates.",
@@ -219,6 +220,142 @@ async def _populate(
             )
     finally:
         await engine.dispose()
+
+
+def _database_or_exit(settings: Settings) -> None:
+    if settings.database_url is None:
+        console.print("[red]TIDINGS_DATABASE_URL is not set[/red]")
+        raise typer.Exit(2)
+
+
+def _report(removed: Removed, *, dry_run: bool, noun: str) -> None:
+    from rich.table import Table
+
+    if removed.skipped:
+        console.print("[yellow]skipped: another run of this job is going on[/yellow]")
+        return
+    verb = f"would be {noun}" if dry_run else noun
+    table = Table("tenant", "what", verb)
+    for (tenant_id, kind), n in sorted(removed.rows.items()):
+        table.add_row(tenant_id, kind, f"{n:,}")
+    for key, n in sorted(removed.events.items()):
+        tenant_id, _, label = key.partition(":")
+        table.add_row(tenant_id, label, f"{n:,}")
+    console.print(table)
+    if removed.partitions:
+        console.print(f"whole months: {', '.join(removed.partitions)}")
+    if removed.outbox:
+        console.print(f"processed outbox rows pruned: {removed.outbox:,}")
+    for tenant_id, problem in sorted(removed.failed.items()):
+        console.print(f"[red]{tenant_id}: failed, nothing of that batch moved: {problem}[/red]")
+    console.print(f"[bold]{removed.total:,} feed items {verb}[/bold]")
+
+
+async def _retention(
+    settings: Settings, run: Callable[..., Awaitable[Removed]], **kwargs: Any
+) -> Removed:
+    from rich.progress import Progress
+
+    from app.db import create_engine, create_session_factory
+
+    engine = create_engine(settings, pool_size=2, max_overflow=0)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            tasks: dict[str, Any] = {}
+
+            def advance(what: str, done: int, total: int) -> None:
+                if what not in tasks:
+                    tasks[what] = progress.add_task(what, total=total)
+                progress.update(tasks[what], completed=done, total=total)
+
+            return await run(create_session_factory(engine), progress=advance, **kwargs)
+    finally:
+        await engine.dispose()
+
+
+@cli.command("cleanup-activity-feeds")
+def cleanup_activity_feeds(
+    dry_run: Annotated[
+        bool, typer.Option(help="Report what would be removed; change nothing.")
+    ] = False,
+    activity_type: Annotated[
+        str | None, typer.Option(help="Only feed items of this type (no whole months then).")
+    ] = None,
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36_500, help="Instead of each type's retention: this many days."),
+    ] = None,
+) -> None:
+    """Remove what is past its retention (seed 002's cleanup_activity_feeds): feed items by
+    their type's policy, soft-deleted events after their grace, processed outbox rows."""
+    from app.services.retention import retention_service
+
+    settings = get_settings()
+    _database_or_exit(settings)
+    if activity_type is not None and (not activity_type.strip() or len(activity_type) > 100):
+        raise typer.BadParameter("an activity type of 1 to 100 characters")
+    removed = asyncio.run(
+        _retention(
+            settings,
+            retention_service.cleanup,
+            dry_run=dry_run,
+            activity_type=activity_type,
+            older_than_days=older_than_days,
+        )
+    )
+    _report(removed, dry_run=dry_run, noun="removed")
+
+
+@cli.command("archive-activity-feeds")
+def archive_activity_feeds(
+    older_than_days: Annotated[
+        int, typer.Option(min=1, max=36_500, help="Move feed items older than this many days.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option(help="Report what would be moved; change nothing.")
+    ] = False,
+) -> None:
+    """Move old feed items to feed_items_archive (seed 002's archive_old_items): whole
+    months where they can, row by row otherwise; they leave the feed and its counts."""
+    from app.services.retention import retention_service
+
+    settings = get_settings()
+    _database_or_exit(settings)
+    removed = asyncio.run(
+        _retention(
+            settings,
+            retention_service.cleanup,
+            dry_run=dry_run,
+            older_than_days=older_than_days,
+            archive=True,
+        )
+    )
+    _report(removed, dry_run=dry_run, noun="archived")
+
+
+@cli.command("archive-events")
+def archive_events(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36_500, help="Instead of each tenant's archive age (2 years)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Report what would be moved.")] = False,
+) -> None:
+    """Move events older than their tenant's archive age to events_archive (seed 001)."""
+    from app.services.retention import retention_service
+
+    settings = get_settings()
+    _database_or_exit(settings)
+
+    async def run(factory: Any, progress: Any, **kwargs: Any) -> Removed:
+        return await retention_service.archive_events(factory, **kwargs)
+
+    removed = asyncio.run(
+        _retention(settings, run, older_than_days=older_than_days, dry_run=dry_run)
+    )
+    for (tenant_id, _), n in sorted(removed.rows.items()):
+        console.print(f"{tenant_id}: {'would move' if dry_run else 'moved'} {n:,} events")
+    console.print(f"[bold]{removed.total:,} events[/bold]")
 
 
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

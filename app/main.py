@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import (
     activities,
+    admin,
     asyncapi,
     demo,
     event_types,
@@ -75,6 +76,7 @@ TAGS = [
         "description": "Presence over REST; the WebSocket protocol is in docs/websocket.md and "
         "/asyncapi.json.",
     },
+    {"name": "admin", "description": "Retention policy and growth figures (admins)."},
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 
@@ -267,6 +269,7 @@ def create_app(
         event_types.router,
         milestones.router,
         presence.router,
+        admin.router,
         ws_routes.router,
         demo.router,
         asyncapi.router,

@@ -19,10 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # Monthly partitions (events_p202611) and default partitions are created by
 # tidings_ensure_partitions(), not by the models; autogenerate must not drop them.
 PARTITION_NAME = re.compile(r"_(p\d{6}|default)$")
+# The archives are made by revision 0007 `LIKE` their live tables (app/models/retention.py
+# describes them outside the models' metadata), so autogenerate leaves them alone too.
+ARCHIVE_NAME = re.compile(r"_archive(_(p\d{6}|default))?$")
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    return not (type_ == "table" and name is not None and PARTITION_NAME.search(name))
+    if name is None:
+        return True
+    if type_ == "table":
+        return not (PARTITION_NAME.search(name) or ARCHIVE_NAME.search(name))
+    if type_ == "index":
+        return "_archive" not in name
+    return True
 
 
 def alembic_config(database_url: str) -> Config:

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         default=20.0, gt=0, le=3600, description="A connection not refreshed for this long is gone."
     )
     presence_refresh_seconds: float = Field(default=5.0, gt=0, le=600)
+    retention_hour: int = Field(
+        default=2, ge=0, le=23, description="UTC hour of the daily cleanup (seed 002: 2 AM)."
+    )
+    retention_minute: int = Field(default=0, ge=0, le=59)
     data_dir: Path = DATA_DIR
 
     @field_validator("database_url")

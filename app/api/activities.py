@@ -287,7 +287,7 @@ async def delete(event_id: EventId, session: Session, user: CurrentUser) -> Resp
     "best match first, numbered pages), filterable by object, type, dates, assignee, status "
     "and priority.",
     response_model=ActivityList,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 403, 422),
 )
 async def list_activities(
     request: Request,
@@ -302,6 +302,9 @@ async def list_activities(
     status_: Annotated[ActivityStatus | None, Query(alias="status")] = None,
     priority: ActivityPriority | None = None,
     q: TextQuery = None,
+    include_archived: Annotated[
+        bool, Query(description="Admins: also the archived events (older than two years).")
+    ] = False,
 ) -> dict[str, Any]:
     since, until = dates
     filters = EventFilter(
@@ -316,7 +319,9 @@ async def list_activities(
         text=q,
     )
     result = unwrap(
-        await activity_service.list_activities(session, actor=user, filters=filters, page=paging),
+        await activity_service.list_activities(
+            session, actor=user, filters=filters, page=paging, include_archived=include_archived
+        ),
         location="query",
     )
     results = [_activity(v, result.assignee_names) for v in result.page.items]

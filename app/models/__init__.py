@@ -6,6 +6,7 @@ from app.models.event import Event, IdempotencyKey, Outbox
 from app.models.event_type import EventType
 from app.models.feed import FeedCounter, FeedItem
 from app.models.milestone import Milestone, MilestoneComment, MilestoneDependency
+from app.models.retention import JobLease, RetentionPolicy
 from app.models.stream import Stream
 from app.models.subscription import Subscription
 from app.models.tenant import Tenant, User
@@ -18,10 +19,12 @@ __all__ = [
     "FeedCounter",
     "FeedItem",
     "IdempotencyKey",
+    "JobLease",
     "Milestone",
     "MilestoneComment",
     "MilestoneDependency",
     "Outbox",
+    "RetentionPolicy",
     "Stream",
     "Subscription",
     "Tenant",

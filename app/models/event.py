@@ -51,6 +51,13 @@ class Event(Base):
         # A stream's events in the order they were recorded (ids are UUIDv7): what a
         # reconnecting WebSocket missed, whatever time the events say they happened.
         Index("ix_events_tenant_id_stream_id_id", "tenant_id", "stream_id", "id"),
+        # Soft-deleted events, for their removal once the grace period is over.
+        Index(
+            "ix_events_deleted",
+            "tenant_id",
+            "deleted_at",
+            postgresql_where=text("is_deleted"),
+        ),
         # Company-wide lists filtered by type (seed 001's index) or assignee (seed 004).
         Index(
             "ix_events_tenant_id_event_type_occurred_at",

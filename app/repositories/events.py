@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnClause
 
 from app.models import Event, IdempotencyKey, Outbox, Stream, Subscription, User
+from app.models.retention import events_archive
 from app.pagination import Cursor
 from app.repositories.activities import pick_shard, rollup_upsert
 from app.repositories.base import Repository, cast_table, newest_first
@@ -41,38 +42,44 @@ HIGHLIGHT_START, HIGHLIGHT_STOP = "\ue000", "\ue001"
 SEARCH_WINDOW = 1000
 TS_CONFIG: ColumnClause[Any] = literal_column("'english'::regconfig")
 
-# What every event read returns: the event, where it lives, and who did it.
-EVENT_VIEW_COLUMNS = (
-    Event.id,
-    Event.stream_id,
-    Stream.slug.label("stream"),
-    Stream.name.label("stream_name"),
-    Stream.object_type,
-    Stream.object_id,
-    Event.event_type,
-    Event.importance,
-    Event.actor_id,
-    User.email.label("actor_email"),
-    User.first_name.label("actor_first_name"),
-    User.last_name.label("actor_last_name"),
-    Event.summary,
-    Event.description,
-    Event.data,
-    Event.is_system_generated,
-    Event.assigned_to,
-    Event.status,
-    Event.priority,
-    Event.occurred_at,
-    Event.created_at,
-    func.coalesce(Event.edited_at, Event.created_at).label("updated_at"),
-)
 
-
-def _view(*extra: Any) -> Select[Any]:
+# What every event read returns: the event, where it lives, and who did it. `cols` is the
+# events table's columns (the ORM class) or its archive's (`events_archive.c`).
+def _view_columns(cols: Any = Event) -> tuple[Any, ...]:
     return (
-        select(*EVENT_VIEW_COLUMNS, *extra)
-        .join(Stream, Stream.id == Event.stream_id)
-        .outerjoin(User, and_(User.tenant_id == Event.tenant_id, User.id == Event.actor_id))
+        cols.id,
+        cols.stream_id,
+        Stream.slug.label("stream"),
+        Stream.name.label("stream_name"),
+        Stream.object_type,
+        Stream.object_id,
+        cols.event_type,
+        cols.importance,
+        cols.actor_id,
+        User.email.label("actor_email"),
+        User.first_name.label("actor_first_name"),
+        User.last_name.label("actor_last_name"),
+        cols.summary,
+        cols.description,
+        cols.data,
+        cols.is_system_generated,
+        cols.assigned_to,
+        cols.status,
+        cols.priority,
+        cols.occurred_at,
+        cols.created_at,
+        func.coalesce(cols.edited_at, cols.created_at).label("updated_at"),
+    )
+
+
+EVENT_VIEW_COLUMNS = _view_columns()
+
+
+def _view(*extra: Any, cols: Any = Event) -> Select[Any]:
+    return (
+        select(*_view_columns(cols), *extra)
+        .join(Stream, Stream.id == cols.stream_id)
+        .outerjoin(User, and_(User.tenant_id == cols.tenant_id, User.id == cols.actor_id))
     )
 
 
@@ -246,40 +253,40 @@ def text_query(query: str) -> ColumnElement[Any]:
     return func.to_tsquery(literal_column("'simple'::regconfig"), prefixed)
 
 
-def _conditions(tenant_id: str, f: EventFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Event.tenant_id == tenant_id, ~Event.is_deleted]
+def _conditions(tenant_id: str, f: EventFilter, cols: Any = Event) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [cols.tenant_id == tenant_id, ~cols.is_deleted]
     if f.stream_id is not None:
-        conditions.append(Event.stream_id == f.stream_id)
+        conditions.append(cols.stream_id == f.stream_id)
     if f.object_type is not None:
         conditions.append(Stream.object_type == f.object_type)
     if f.object_id is not None:
         conditions.append(Stream.object_id == f.object_id)
     if f.event_types:
-        conditions.append(Event.event_type.in_(list(f.event_types)))
+        conditions.append(cols.event_type.in_(list(f.event_types)))
     if f.min_importance is not None:
-        conditions.append(Event.importance >= f.min_importance)
+        conditions.append(cols.importance >= f.min_importance)
     if f.since is not None:
-        conditions.append(Event.occurred_at >= f.since)
+        conditions.append(cols.occurred_at >= f.since)
     if f.until is not None:
-        conditions.append(Event.occurred_at < f.until)
+        conditions.append(cols.occurred_at < f.until)
     if f.actor_id is not None:
-        conditions.append(Event.actor_id == f.actor_id)
+        conditions.append(cols.actor_id == f.actor_id)
     if f.assigned_to is not None:
-        conditions.append(Event.assigned_to == f.assigned_to)
+        conditions.append(cols.assigned_to == f.assigned_to)
     if f.status is not None:
-        conditions.append(Event.status == f.status)
+        conditions.append(cols.status == f.status)
     if f.priority is not None:
-        conditions.append(Event.priority == f.priority)
+        conditions.append(cols.priority == f.priority)
     if f.text is not None:
-        conditions.append(Event.search.op("@@")(text_query(f.text)))
+        conditions.append(cols.search.op("@@")(text_query(f.text)))
     if f.subscriber is not None:
         conditions.append(
             exists().where(
-                Subscription.tenant_id == Event.tenant_id,
-                Subscription.stream_id == Event.stream_id,
+                Subscription.tenant_id == cols.tenant_id,
+                Subscription.stream_id == cols.stream_id,
                 Subscription.user_id == f.subscriber,
                 Subscription.subscription_type != "mute",
-                Subscription.min_importance <= Event.importance,
+                Subscription.min_importance <= cols.importance,
             )
         )
     return conditions
@@ -451,6 +458,34 @@ class EventRepository(Repository):
             .order_by(page.c.occurred_at.desc(), page.c.id.desc())
         )
         return list(await self.session.execute(stmt))
+
+    async def archived_page(
+        self, tenant_id: str, f: EventFilter, *, cursor: Cursor | None, limit: int
+    ) -> list[Row[Any]]:
+        """The same page from `events_archive` (reporting over archived events)."""
+        cols = events_archive.c
+        stmt = newest_first(
+            _view(cols=cols).where(*_conditions(tenant_id, f, cols)),
+            cols.occurred_at,
+            cols.id,
+            cursor=cursor,
+            limit=limit,
+        )
+        return list(await self.session.execute(stmt))
+
+    async def count_archived(self, tenant_id: str, f: EventFilter, *, cap: int) -> int:
+        cols = events_archive.c
+        matching: Select[Any] = (
+            select(literal_column("1"))
+            .select_from(events_archive)
+            .where(*_conditions(tenant_id, f, cols))
+        )
+        if f.touches_stream:
+            matching = matching.join(Stream, Stream.id == cols.stream_id)
+        total = await self.session.scalar(
+            select(func.count()).select_from(matching.limit(cap + 1).subquery())
+        )
+        return total or 0
 
     async def count(self, tenant_id: str, f: EventFilter, *, cap: int | None = None) -> int:
         """How many events match, counting at most `cap` + 1 (so a huge match stays cheap:

@@ -11,6 +11,8 @@ PARTITIONED_TABLES: tuple[tuple[str, str], ...] = (
     ("events", "occurred_at"),
     ("feed_items", "created_at"),
 )
+# Their archives, whose partitions are made as rows or months are moved in.
+ARCHIVES: dict[str, str] = {"events": "events_archive", "feed_items": "feed_items_archive"}
 
 
 class PartitionRepository(Repository):

@@ -152,9 +152,19 @@ class ActivityService:
         actor: Principal,
         filters: EventFilter,
         page: PageRequest,
-    ) -> Result[Activities, ValidationFailed]:
+        include_archived: bool = False,
+    ) -> Result[Activities, ValidationFailed | Forbidden]:
         """The tenant's activities (seed 004), newest first; with a text filter, best
-        match first on numbered pages."""
+        match first on numbered pages. `include_archived` (admins, no text filter) adds
+        the archived ones."""
+        if include_archived and not actor.is_admin:
+            return Err(Forbidden("archived activities are for admins"))
+        if include_archived and filters.text is not None:
+            return Err(
+                ValidationFailed.at(
+                    ("include_archived",), "the archive is not searched: leave out q"
+                )
+            )
         invalid = await self._known_types(
             session, actor.tenant_id, filters.event_types, "activity_type"
         )
@@ -169,7 +179,9 @@ class ActivityService:
             assert searched.success
             result = searched.data
         else:
-            result = await event_service.page(session, actor.tenant_id, None, filters, page)
+            result = await event_service.page(
+                session, actor.tenant_id, None, filters, page, include_archived=include_archived
+            )
         assignees = {e.assigned_to for e in result.items if e.assigned_to}
         users = await UserRepository(session).get_many(actor.tenant_id, assignees)
         names = {

@@ -490,14 +490,18 @@ class EventService:
         page: PageRequest,
         *,
         headlines: bool = False,
+        include_archived: bool = False,
     ) -> Page[EventView]:
         """A page of events, newest first, of one stream (or the tenant's, with no stream).
 
         The total is exact: from the stream's counter when nothing else filters, else
-        counted, up to COUNT_CAP + 1 (a larger total reads as "more than COUNT_CAP")."""
+        counted, up to COUNT_CAP + 1 (a larger total reads as "more than COUNT_CAP").
+        `include_archived` merges in the archive's events (reporting)."""
         if stream is not None:
             filters = replace(filters, stream_id=stream.id)
         repo = EventRepository(session)
+        if include_archived:
+            return await self._with_archive(session, tenant_id, filters, page)
         rows = await repo.page(
             tenant_id,
             filters,
@@ -510,6 +514,25 @@ class EventService:
             total = stream.event_count
         else:
             total = await repo.count(tenant_id, filters, cap=COUNT_CAP)
+        views = await self.views(session, tenant_id, rows)
+        return page_of(views, total, page.page_size, lambda v: (v.occurred_at, v.id))
+
+    async def _with_archive(
+        self, session: AsyncSession, tenant_id: str, filters: EventFilter, page: PageRequest
+    ) -> Page[EventView]:
+        """Live and archived events in one newest-first order: each source's first
+        (offset + size + 1) rows, merged."""
+        repo = EventRepository(session)
+        wanted = page.offset + page.page_size + 1
+        live = await repo.page(tenant_id, filters, cursor=page.cursor, limit=wanted - 1)
+        archived = await repo.archived_page(
+            tenant_id, filters, cursor=page.cursor, limit=wanted - 1
+        )
+        rows = sorted([*live, *archived], key=lambda r: (r.occurred_at, r.id), reverse=True)
+        rows = rows[page.offset : page.offset + page.page_size + 1]
+        total = await repo.count(tenant_id, filters, cap=COUNT_CAP) + await repo.count_archived(
+            tenant_id, filters, cap=COUNT_CAP
+        )
         views = await self.views(session, tenant_id, rows)
         return page_of(views, total, page.page_size, lambda v: (v.occurred_at, v.id))
 

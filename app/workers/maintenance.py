@@ -10,6 +10,7 @@ from app.logging import log
 from app.services.maintenance import maintenance_service
 from app.services.milestones import milestone_service
 from app.services.partitions import partition_service
+from app.services.retention import retention_service
 
 
 async def maintain_partitions(ctx: dict[str, Any]) -> dict[str, int]:
@@ -28,6 +29,23 @@ async def expire_idempotency_keys(ctx: dict[str, Any]) -> int:
     deleted = await maintenance_service.expire_idempotency_keys(ctx["session_factory"], ttl=ttl)
     log.info("idempotency_keys.expired", deleted=deleted)
     return deleted
+
+
+async def apply_retention(ctx: dict[str, Any]) -> dict[str, int]:
+    """The daily cleanup (seed 002's 2 AM task): feed items past their type's retention,
+    soft-deleted events past their grace, events past their type's keep, processed
+    outbox rows; then events past their archive age move to the archive."""
+    removed = await retention_service.cleanup(ctx["session_factory"])
+    archived = await retention_service.archive_events(ctx["session_factory"])
+    figures = {
+        "feed_items": removed.total,
+        "partitions": len(removed.partitions),
+        "events": sum(removed.events.values()),
+        "outbox": removed.outbox,
+        "archived_events": archived.total,
+    }
+    log.info("retention.applied", skipped=removed.skipped, **figures)
+    return figures
 
 
 async def mark_overdue_milestones(ctx: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ from app.services.live import LivePublisher, set_live
 from app.settings import FanoutMode, Settings, get_settings
 from app.workers.fanout import MAX_TRIES, fan_out, sweep_outbox
 from app.workers.maintenance import (
+    apply_retention,
     expire_idempotency_keys,
     maintain_partitions,
     mark_overdue_milestones,
@@ -41,6 +42,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["engine"].dispose()
 
 
+# The cron schedule is fixed when the worker starts, from TIDINGS_RETENTION_HOUR/_MINUTE.
+_SETTINGS = get_settings()
+RETENTION_TIMEOUT = 6 * 3600  # a large first cleanup may take a while; it commits per batch
+
+
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [
         # keep_result=0: a finished fan-out leaves no result behind, so the sweeper may
@@ -50,8 +56,16 @@ class WorkerSettings:
         maintain_partitions,
         expire_idempotency_keys,
         mark_overdue_milestones,
+        func(apply_retention, timeout=RETENTION_TIMEOUT),
     ]
     cron_jobs: ClassVar[list[Any]] = [
+        cron(
+            apply_retention,
+            hour={_SETTINGS.retention_hour},
+            minute={_SETTINGS.retention_minute},
+            unique=True,
+            timeout=RETENTION_TIMEOUT,
+        ),
         cron(maintain_partitions, hour={3}, minute={17}, run_at_startup=True, unique=True),
         cron(expire_idempotency_keys, minute={41}, unique=True),
         cron(sweep_outbox, second={0}, unique=True, run_at_startup=True),

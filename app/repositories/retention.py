@@ -1,0 +1,400 @@
+"""Retention's SQL: policies, the expiry of feed items and events row by row or a month's
+partition at a time, and the moves into the archives. Every statement that removes feed
+items takes them off the counters in the same statement, from the rows it removed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from app.models import Event, FeedItem, RetentionPolicy
+from app.repositories.base import Repository
+from app.repositories.partitions import ARCHIVES
+
+# Feed columns, in the order the live table and its archive declare them.
+FEED_COLUMNS = ", ".join(c.name for c in FeedItem.__table__.columns)
+# Events' columns but the generated search vector (an insert may not name it).
+EVENT_COLUMNS = ", ".join(c.name for c in Event.__table__.columns if c.name != "search")
+
+# Counters lose what the removed rows added (`gone` is a CTE of removed feed rows).
+_UNCOUNT = """
+, uncounted AS (
+    UPDATE feed_counters c SET total = c.total - g.n, unread = c.unread - g.u
+      FROM (SELECT tenant_id, user_id, stream_id, activity_type, count(*) AS n,
+                   count(*) FILTER (WHERE NOT is_read) AS u
+              FROM gone GROUP BY tenant_id, user_id, stream_id, activity_type
+             ORDER BY tenant_id, user_id, stream_id, activity_type) g
+     WHERE c.tenant_id = g.tenant_id AND c.user_id = g.user_id
+       AND c.stream_id = g.stream_id AND c.activity_type = g.activity_type
+)"""
+
+# One batch of a tenant's expired items of one type: the items of the users in
+# (after, last] older than the cutoff (the key leads with the user, so a batch reads
+# only its users' rows, in the old partitions).
+_EXPIRE_FEED = f"""
+WITH gone AS (
+    DELETE FROM feed_items
+     WHERE tenant_id = :tenant_id AND user_id > :after AND user_id <= :last
+       AND created_at < :cutoff AND activity_type = :activity_type
+    RETURNING {FEED_COLUMNS}
+){_UNCOUNT}{{archive}}
+SELECT count(*) FROM gone
+"""
+_ARCHIVE_GONE = f"""
+, archived AS (
+    INSERT INTO feed_items_archive ({FEED_COLUMNS}) SELECT {FEED_COLUMNS} FROM gone
+)"""
+EXPIRE_FEED = text(_EXPIRE_FEED.format(archive=""))
+ARCHIVE_FEED = text(_EXPIRE_FEED.format(archive=_ARCHIVE_GONE))
+
+COUNT_EXPIRED_FEED = text(
+    """
+SELECT count(*) FROM feed_items
+ WHERE tenant_id = :tenant_id AND activity_type = :activity_type AND created_at < :cutoff
+"""
+)
+
+# The next users (in key order) who have items of the type: one batch's range.
+USERS_WITH_TYPE = text(
+    """
+SELECT user_id FROM (
+    SELECT DISTINCT user_id FROM feed_counters
+     WHERE tenant_id = :tenant_id AND activity_type = :activity_type AND total > 0
+       AND user_id > :after
+     ORDER BY user_id LIMIT :limit) AS next_users
+ ORDER BY user_id
+"""
+)
+
+# A whole month's partition, when everything in it is past retention: what it holds, per
+# tenant and type (the report, and what the counters lose), under a lock of the whole
+# feed (taken first, so nothing can deadlock with this), then detached.
+PARTITION_COUNTS = """
+SELECT tenant_id, activity_type, count(*) FROM {partition} GROUP BY tenant_id, activity_type
+"""
+UNCOUNT_PARTITION = """
+UPDATE feed_counters c SET total = c.total - g.n, unread = c.unread - g.u
+  FROM (SELECT tenant_id, user_id, stream_id, activity_type, count(*) AS n,
+               count(*) FILTER (WHERE NOT is_read) AS u
+          FROM {partition} GROUP BY tenant_id, user_id, stream_id, activity_type
+         ORDER BY tenant_id, user_id, stream_id, activity_type) g
+ WHERE c.tenant_id = g.tenant_id AND c.user_id = g.user_id
+   AND c.stream_id = g.stream_id AND c.activity_type = g.activity_type
+"""
+
+# Monthly partitions of a table, oldest first, with their bounds (default excluded).
+PARTITIONS = text(
+    """
+SELECT c.relname,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\)'))[1]
+           ::timestamptz AS lo,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]
+           ::timestamptz AS hi
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = CAST(:parent AS regclass)
+   AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+ ORDER BY lo
+"""
+)
+
+# Events: soft-deleted ones past their grace, or of a type whose events a tenant keeps
+# only so long; their feed items go with them (one scan of each month's feed partition).
+_DOOMED_EVENTS = """
+CREATE TEMP TABLE IF NOT EXISTS tidings_doomed_events (
+    tenant_id text, id uuid, occurred_at timestamptz, stream_id uuid, was_live boolean
+) ON COMMIT DELETE ROWS
+"""
+# Which events go: soft-deleted ones past their grace, or a type's older than its keep.
+DELETED_BEFORE = "is_deleted AND deleted_at < :before"
+OF_TYPE_BEFORE = "event_type = :event_type AND occurred_at < :before"
+_DELETE_EVENTS = """
+WITH gone AS (
+    DELETE FROM events e
+     WHERE (e.id, e.occurred_at) IN (
+           SELECT id, occurred_at FROM events
+            WHERE tenant_id = :tenant_id AND {which}
+            ORDER BY occurred_at LIMIT :limit)
+    RETURNING e.tenant_id, e.id, e.occurred_at, e.stream_id, NOT e.is_deleted AS was_live
+), noted AS (
+    INSERT INTO tidings_doomed_events SELECT * FROM gone
+), recounted AS (
+    UPDATE streams s SET event_count = s.event_count - g.n
+      FROM (SELECT stream_id, count(*) AS n FROM gone WHERE was_live GROUP BY stream_id) g
+     WHERE s.id = g.stream_id
+)
+SELECT count(*) FROM gone
+"""
+_COUNT_DELETABLE_EVENTS = "SELECT count(*) FROM events WHERE tenant_id = :tenant_id AND {which}"
+# The batch's events are a stretch of time: only those months' feed partitions are read.
+DELETE_ITEMS_OF_DOOMED = text(
+    f"""
+WITH gone AS (
+    DELETE FROM feed_items f USING tidings_doomed_events d
+     WHERE f.tenant_id = d.tenant_id AND f.created_at = d.occurred_at AND f.event_id = d.id
+       AND f.created_at >= (SELECT min(occurred_at) FROM tidings_doomed_events)
+       AND f.created_at <= (SELECT max(occurred_at) FROM tidings_doomed_events)
+    RETURNING {", ".join("f." + c for c in FEED_COLUMNS.split(", "))}
+){_UNCOUNT}
+SELECT count(*) FROM gone
+"""
+)
+
+# Events older than the cutoff, a batch at a time, into the archive.
+ARCHIVE_EVENTS = text(
+    f"""
+WITH gone AS (
+    DELETE FROM events
+     WHERE (id, occurred_at) IN (
+           SELECT id, occurred_at FROM events
+            WHERE tenant_id = :tenant_id AND occurred_at < :cutoff
+            ORDER BY occurred_at LIMIT :limit)
+    RETURNING {EVENT_COLUMNS}
+), archived AS (
+    INSERT INTO events_archive ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM gone
+), recounted AS (
+    UPDATE streams s SET event_count = s.event_count - g.n
+      FROM (SELECT stream_id, count(*) AS n FROM gone WHERE NOT is_deleted
+             GROUP BY stream_id) g
+     WHERE s.id = g.stream_id
+)
+SELECT count(*) FROM gone
+"""
+)
+COUNT_ARCHIVABLE_EVENTS = text(
+    "SELECT count(*) FROM events WHERE tenant_id = :tenant_id AND occurred_at < :cutoff"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    name: str
+    lo: datetime
+    hi: datetime
+
+
+class RetentionRepository(Repository):
+    # --- policies -----------------------------------------------------------------
+
+    async def policy(self, tenant_id: str) -> RetentionPolicy | None:
+        return await self.session.get(RetentionPolicy, tenant_id)
+
+    async def policies(self) -> list[RetentionPolicy]:
+        return list(await self.session.scalars(select(RetentionPolicy)))
+
+    async def save_policy(self, values: dict[str, Any]) -> RetentionPolicy:
+        stmt = pg_insert(RetentionPolicy).values(**values)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[RetentionPolicy.tenant_id],
+            set_={
+                **{k: stmt.excluded[k] for k in values if k != "tenant_id"},
+                "updated_at": text("now()"),
+            },
+        ).returning(RetentionPolicy)
+        result = await self.session.scalars(upsert, execution_options={"populate_existing": True})
+        return result.one()
+
+    # --- what there is --------------------------------------------------------------
+
+    async def feed_tenants_and_types(self) -> list[tuple[str, str]]:
+        """(tenant, activity type) pairs that have feed items."""
+        rows = await self.session.execute(
+            text(
+                "SELECT DISTINCT tenant_id, activity_type FROM feed_counters WHERE total > 0"
+                " ORDER BY tenant_id, activity_type"
+            )
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def event_tenants(self) -> list[str]:
+        return list(await self.session.scalars(text("SELECT id FROM tenants ORDER BY id")))
+
+    async def partitions(self, parent: str) -> list[Partition]:
+        rows = await self.session.execute(PARTITIONS, {"parent": parent})
+        return [Partition(r.relname, r.lo, r.hi) for r in rows]
+
+    # --- feed items ------------------------------------------------------------------
+
+    async def next_users(
+        self, tenant_id: str, activity_type: str, after: str, limit: int
+    ) -> list[str]:
+        rows = await self.session.scalars(
+            USERS_WITH_TYPE,
+            {
+                "tenant_id": tenant_id,
+                "activity_type": activity_type,
+                "after": after,
+                "limit": limit,
+            },
+        )
+        return list(rows)
+
+    async def expire_feed(
+        self,
+        tenant_id: str,
+        activity_type: str,
+        cutoff: datetime,
+        *,
+        after: str,
+        last: str,
+        archive: bool = False,
+    ) -> int:
+        params = {
+            "tenant_id": tenant_id,
+            "activity_type": activity_type,
+            "cutoff": cutoff,
+            "after": after,
+            "last": last,
+        }
+        statement = ARCHIVE_FEED if archive else EXPIRE_FEED
+        return int(await self.session.scalar(statement, params) or 0)
+
+    async def count_expired_feed(self, tenant_id: str, activity_type: str, cutoff: datetime) -> int:
+        params = {"tenant_id": tenant_id, "activity_type": activity_type, "cutoff": cutoff}
+        return int(await self.session.scalar(COUNT_EXPIRED_FEED, params) or 0)
+
+    async def lock_feed(self, timeout_ms: int) -> None:
+        """The whole feed, exclusively, waiting at most `timeout_ms` (then LockNotAvailable)."""
+        await self.session.execute(text(f"SET LOCAL lock_timeout = {int(timeout_ms)}"))
+        await self.session.execute(text("LOCK TABLE feed_items IN ACCESS EXCLUSIVE MODE"))
+
+    async def partition_counts(self, partition: str) -> list[tuple[str, str, int]]:
+        rows = await self.session.execute(
+            text(PARTITION_COUNTS.format(partition=_quoted(partition)))
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def uncount_partition(self, partition: str) -> None:
+        await self.session.execute(text(UNCOUNT_PARTITION.format(partition=_quoted(partition))))
+
+    async def detach(self, parent: str, partition: str) -> None:
+        await self.session.execute(
+            text(f"ALTER TABLE {_quoted(parent)} DETACH PARTITION {_quoted(partition)}")
+        )
+
+    async def drop(self, table: str) -> None:
+        await self.session.execute(text(f"DROP TABLE {_quoted(table)}"))
+
+    async def move_partition(self, parent: str, partition: Partition, archive: str) -> str:
+        """Detaches a month's partition and attaches it to the archive as the archive's
+        partition of that month; returns its new name."""
+        await self.detach(parent, partition.name)
+        renamed = partition.name.replace(parent, archive, 1)
+        await self.session.execute(
+            text(f"ALTER TABLE {_quoted(partition.name)} RENAME TO {_quoted(renamed)}")
+        )
+        await self.session.execute(
+            text(
+                f"ALTER TABLE {_quoted(archive)} ATTACH PARTITION {_quoted(renamed)} "
+                f"FOR VALUES FROM ('{partition.lo.isoformat()}') TO ('{partition.hi.isoformat()}')"
+            )
+        )
+        return renamed
+
+    async def ensure_archive_months(
+        self,
+        table: str,
+        key: str,
+        tenant_id: str,
+        cutoff: datetime,
+        *,
+        activity_type: str | None = None,
+    ) -> None:
+        """The archive's monthly partitions for the months rows are about to move from,
+        so its default partition stays empty (a whole month can then be attached)."""
+        narrowing = " AND activity_type = :kind" if activity_type else ""
+        first = await self.session.scalar(
+            text(
+                f"SELECT min({key}) FROM {_quoted(table)}"
+                f" WHERE tenant_id = :tenant_id AND {key} < :cutoff{narrowing}"
+            ),
+            {"tenant_id": tenant_id, "cutoff": cutoff, "kind": activity_type},
+        )
+        if first is None:
+            return
+        await self.session.execute(
+            text("SELECT tidings_ensure_partitions(:parent, :key, :first, :last)"),
+            {
+                "parent": ARCHIVES[table],
+                "key": key,
+                "first": first.date().replace(day=1),
+                "last": cutoff.date().replace(day=1),
+            },
+        )
+
+    async def has_partition(self, table: str) -> bool:
+        return bool(
+            await self.session.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
+        )
+
+    # --- events ----------------------------------------------------------------------
+
+    async def delete_events(
+        self, tenant_id: str, which: str, params: dict[str, Any], *, limit: int
+    ) -> tuple[int, int]:
+        """One batch of events gone for good (`which`: DELETED_BEFORE or OF_TYPE_BEFORE),
+        and their feed items: (events, items)."""
+        await self.session.execute(text(_DOOMED_EVENTS))
+        statement = text(_DELETE_EVENTS.format(which=which))
+        events = int(
+            await self.session.scalar(statement, {"tenant_id": tenant_id, "limit": limit, **params})
+            or 0
+        )
+        items = int(await self.session.scalar(DELETE_ITEMS_OF_DOOMED) or 0) if events else 0
+        await self.session.execute(text("DELETE FROM tidings_doomed_events"))
+        return events, items
+
+    async def count_deletable_events(
+        self, tenant_id: str, which: str, params: dict[str, Any]
+    ) -> int:
+        statement = text(_COUNT_DELETABLE_EVENTS.format(which=which))
+        return int(await self.session.scalar(statement, {"tenant_id": tenant_id, **params}) or 0)
+
+    async def archive_events(self, tenant_id: str, cutoff: datetime, limit: int) -> int:
+        params = {"tenant_id": tenant_id, "cutoff": cutoff, "limit": limit}
+        return int(await self.session.scalar(ARCHIVE_EVENTS, params) or 0)
+
+    async def count_archivable_events(self, tenant_id: str, cutoff: datetime) -> int:
+        params = {"tenant_id": tenant_id, "cutoff": cutoff}
+        return int(await self.session.scalar(COUNT_ARCHIVABLE_EVENTS, params) or 0)
+
+    async def take_lease(self, name: str, holder: str, until: datetime) -> bool:
+        """Claims `name` until `until` unless another holder's claim is still good."""
+        got = await self.session.scalar(
+            text(
+                "INSERT INTO job_leases AS l (name, holder, expires_at)"
+                " VALUES (:name, :holder, :until)"
+                " ON CONFLICT (name) DO UPDATE SET holder = :holder, expires_at = :until"
+                " WHERE l.expires_at < now() OR l.holder = :holder"
+                " RETURNING holder"
+            ),
+            {"name": name, "holder": holder, "until": until},
+        )
+        return bool(got == holder)
+
+    async def give_back_lease(self, name: str, holder: str) -> None:
+        await self.session.execute(
+            text("DELETE FROM job_leases WHERE name = :name AND holder = :holder"),
+            {"name": name, "holder": holder},
+        )
+
+    async def prune_outbox(self, before: datetime, limit: int) -> int:
+        """Processed outbox rows older than `before` (their work is done), a batch."""
+        deleted = await self.session.execute(
+            text(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE processed_at"
+                " IS NOT NULL AND processed_at < :before ORDER BY id LIMIT :limit)"
+            ),
+            {"before": before, "limit": limit},
+        )
+        return int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _quoted(name: str) -> str:
+    """A table name from the catalog, quoted as an identifier."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a table name: {name!r}")
+    return f'"{name}"'
