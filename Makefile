@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium run test lint typecheck format check migrate bench bench-timeline bench-feeds lock clean
+.PHONY: help install chromium run test lint typecheck format check migrate bench bench-timeline bench-feeds bench-ws lock clean
 
 help:
 	@echo "make run        start Tidings on http://127.0.0.1:8000 (embedded PostgreSQL/Redis if unset)"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
-	@echo "make lint | typecheck | format | check | bench | bench-timeline | bench-feeds | migrate | lock | clean"
+	@echo "make lint | typecheck | format | check | bench | bench-timeline | bench-feeds | bench-ws | migrate | lock | clean"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,9 @@ bench-timeline: $(STAMP)
 
 bench-feeds: $(STAMP)
 	$(BIN)/tidings services -- $(BIN)/python -m bench.feeds $(BENCH_ARGS)
+
+bench-ws: $(STAMP)
+	$(BIN)/tidings services -- $(BIN)/python -m bench.ws $(BENCH_ARGS)
 
 # Re-pin every dependency (needs network); commit requirements.lock afterwards.
 lock: $(STAMP)
