@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 SEPARATOR = "\x1f"
 # Keys of a stream nobody watches any more disappear after an hour.
 IDLE_MS = 3_600_000
+REFRESH_CHUNK = 500  # connections refreshed per pipeline
 
 _PREAMBLE = """
 local conns, counts, users, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -215,13 +216,16 @@ class PresenceStore:
     ) -> None:
         """Pushes back the expiry of (tenant, stream, user, connection id) connections this
         process still holds (only those still listed: a lapsed one stays gone)."""
-        if not connections:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for tenant_id, stream_id, user_id, connection_id in connections:
-                pipe.zadd(
-                    _keys(tenant_id, stream_id)[0],
-                    {member(user_id, connection_id): expires_ms},
-                    xx=True,
-                )
-            await pipe.execute()
+        for start in range(0, len(connections), REFRESH_CHUNK):
+            # A pipeline per chunk: building thousands of commands at once would hold
+            # the event loop (and every socket's frames) for a tenth of a second.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for tenant_id, stream_id, user_id, connection_id in connections[
+                    start : start + REFRESH_CHUNK
+                ]:
+                    pipe.zadd(
+                        _keys(tenant_id, stream_id)[0],
+                        {member(user_id, connection_id): expires_ms},
+                        xx=True,
+                    )
+                await pipe.execute()

@@ -65,6 +65,7 @@ class Connection:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
         self.closing = False
         self.pings_unanswered = 0
+        self.heartbeat_slice = 0  # which tenth of the heartbeat period pings it (the hub's)
         self.dropped = 0
         self.typing_sent_at = 0.0
         self.typing = False

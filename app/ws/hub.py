@@ -33,6 +33,7 @@ from app.ws.connection import CLOSE_GOING_AWAY, CLOSE_HEARTBEAT, Connection, Kin
 
 PING = dumps({"type": "ping"})
 RELAY_RETRY_SECONDS = 1.0
+HEARTBEAT_SLICES = 10
 
 
 def unread_frame(by_type: dict[str, int]) -> str:
@@ -64,6 +65,7 @@ class Hub:
         self.session_factory = session_factory
         self.id = uuid.uuid4().hex
         self.connections: set[Connection] = set()
+        self._joined = 0  # connections ever added: each gets the next heartbeat slice
         self._streams: dict[str, set[Connection]] = defaultdict(set)
         self._watched: dict[str, WatchedStream] = {}
         self._inboxes: dict[str, dict[str, set[Connection]]] = defaultdict(lambda: defaultdict(set))
@@ -108,6 +110,8 @@ class Hub:
     # --- registry -----------------------------------------------------------------
 
     async def add(self, connection: Connection) -> None:
+        connection.heartbeat_slice = self._joined % HEARTBEAT_SLICES
+        self._joined += 1
         self.connections.add(connection)
         if connection.kind is Kind.notifications:
             channel = notifications_channel(connection.tenant_id)
@@ -248,9 +252,17 @@ class Hub:
     # --- heartbeat and presence ----------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        """Pings every connection once per `ws_heartbeat_seconds`, a tenth of them at a
+        time: thousands of pings (and pongs) at one instant would hold the loop up and
+        delay every event sent meanwhile."""
+        tick = self.settings.ws_heartbeat_seconds / HEARTBEAT_SLICES
+        slice_ = 0
         while True:
-            await asyncio.sleep(self.settings.ws_heartbeat_seconds)
+            await asyncio.sleep(tick)
+            slice_ = (slice_ + 1) % HEARTBEAT_SLICES
             for connection in list(self.connections):
+                if connection.heartbeat_slice != slice_:
+                    continue
                 if connection.pings_unanswered >= 2:
                     log.info("ws.heartbeat_missed", connection=connection.id)
                     connection.kill(CLOSE_HEARTBEAT, "heartbeat missed")
