@@ -106,17 +106,21 @@ class TokenVerifier:
             self._keys["HS256"] = settings.signing_secret()
 
     def verify(self, token: str) -> Principal:
+        return self.verified(token)[0]
+
+    def verified(self, token: str) -> tuple[Principal, float]:
+        """The token's principal and when the token expires (epoch seconds)."""
         remembered = self._verified.get(token)
         if remembered is not None:
             principal, expires = remembered
             if time.time() < expires:
-                return principal
+                return remembered
             del self._verified[token]
         principal, expires = self._verify(token)
         if len(self._verified) >= self.CACHE_LIMIT:
             self._verified.clear()
         self._verified[token] = (principal, expires)
-        return principal
+        return principal, expires
 
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:

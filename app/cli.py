@@ -426,6 +426,7 @@ def dev(
             Panel.fit(
                 f"[bold green]Tidings is running[/bold green]  ({count} demo events loaded)\n\n"
                 f"API      {base}\nDocs     {base}/docs  (Authorize with the token below)\n"
+                f"Demo     {base}/demo\nAdmin    {base}/admin  (sign in with the token below)\n"
                 f"Ready    {base}/readyz\n\n"
                 f"Bearer token for tenant 'demo', user 'ada' (admin), also in {token_file}:",
                 title="make run",

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.admin.site import install_admin
 from app.api import (
     activities,
     admin,
@@ -33,6 +34,7 @@ from app.api import (
     subscriptions,
 )
 from app.api.demo import STATIC
+from app.api.deps import prepare_session
 from app.api.errors import install_error_handlers, problem_response
 from app.auth import TokenVerifier
 from app.db import Delivery, Reader, create_engine, create_session_factory
@@ -195,6 +197,7 @@ def create_app(
             owned.append(app.state.engine)
             app.state.session_factory = create_session_factory(app.state.engine)
             app.state.reader = Reader(app.state.engine)
+            install_admin(app, settings, app.state.session_factory, prepare_session(app))
         if getattr(app.state, "redis", None) is None:
             if settings.redis_url is None:
                 raise RuntimeError("TIDINGS_REDIS_URL is not set and no embedded server is running")
@@ -276,5 +279,7 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if app.state.session_factory is not None:  # else the lifespan mounts it with its own
+        install_admin(app, settings, app.state.session_factory, prepare_session(app))
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -96,6 +98,15 @@ class Settings(BaseSettings):
         default=2, ge=0, le=23, description="UTC hour of the daily cleanup (seed 002: 2 AM)."
     )
     retention_minute: int = Field(default=0, ge=0, le=59)
+    admin_enabled: bool = Field(default=True, description="Serve the operators' site at /admin.")
+    admin_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the admin site's session cookie; unset: derived from the JWT secret.",
+    )
+    admin_superusers: list[str] = Field(
+        default_factory=list,
+        description='"tenant/user" ids whose admin sessions see every tenant\'s rows.',
+    )
     data_dir: Path = DATA_DIR
 
     @field_validator("database_url")
@@ -126,6 +137,25 @@ class Settings(BaseSettings):
                     "TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL are required in production"
                 )
         return self
+
+    @field_validator("admin_superusers")
+    @classmethod
+    def _check_superusers(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            tenant, _, user = entry.partition("/")
+            if not tenant or not user:
+                raise ValueError(f"{entry!r} is not tenant/user")
+        return value
+
+    def admin_secret(self) -> str | None:
+        """The admin session cookie's key: its own setting, else one derived from the HS256
+        secret (so rotating that signs every admin out too); None if neither exists."""
+        if self.admin_session_secret is not None and self.admin_session_secret.get_secret_value():
+            return self.admin_session_secret.get_secret_value()
+        if self.jwt_secret is None and self.environment is Environment.production:
+            return None
+        key = self.signing_secret().encode()
+        return hmac.new(key, b"tidings admin session", hashlib.sha256).hexdigest()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,9 +20,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_at_column
+
+if TYPE_CHECKING:
+    from app.models.stream import Stream
 
 # Summary weighs most, then description, then the string values of the data.
 SEARCH_VECTOR_SQL = (
@@ -108,6 +111,15 @@ class Event(Base):
     edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     search: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True))
+
+    # The stream, for the admin site's lists (loaded only when asked for: `lazy="raise"`).
+    stream: Mapped[Stream] = relationship(
+        "Stream",
+        primaryjoin="and_(Stream.tenant_id == foreign(Event.tenant_id), "
+        "Stream.id == foreign(Event.stream_id))",
+        viewonly=True,
+        lazy="raise",
+    )
 
 
 class Outbox(Base):

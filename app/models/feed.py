@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Boolean, DateTime, PrimaryKeyConstraint, String, text
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base
+
+if TYPE_CHECKING:
+    from app.models.stream import Stream
 
 
 class FeedItem(Base):
@@ -39,6 +43,15 @@ class FeedItem(Base):
     activity_type: Mapped[str] = mapped_column(String(100), nullable=False)
     is_read: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # The stream, for the admin site's lists (loaded only when asked for: `lazy="raise"`).
+    stream: Mapped[Stream] = relationship(
+        "Stream",
+        primaryjoin="and_(Stream.tenant_id == foreign(FeedItem.tenant_id), "
+        "Stream.id == foreign(FeedItem.stream_id))",
+        viewonly=True,
+        lazy="raise",
+    )
 
 
 class FeedCounter(Base):

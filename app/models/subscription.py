@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -15,9 +16,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_at_column
+
+if TYPE_CHECKING:
+    from app.models.stream import Stream
 
 
 class Subscription(Base):
@@ -51,4 +55,13 @@ class Subscription(Base):
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    # The stream, for the admin site's lists (loaded only when asked for: `lazy="raise"`).
+    stream: Mapped[Stream] = relationship(
+        "Stream",
+        primaryjoin="and_(Stream.tenant_id == foreign(Subscription.tenant_id), "
+        "Stream.id == foreign(Subscription.stream_id))",
+        viewonly=True,
+        lazy="raise",
     )

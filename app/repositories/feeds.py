@@ -611,6 +611,14 @@ class SubscriptionRepository(Repository):
         row: Row[Subscription, Stream] | None = result.first()
         return row
 
+    async def by_id(self, tenant_id: str, subscription_id: uuid.UUID) -> Subscription | None:
+        """Anyone's subscription (an admin's look-up), locked for a change."""
+        return await self.session.scalar(
+            select(Subscription)
+            .where(Subscription.tenant_id == tenant_id, Subscription.id == subscription_id)
+            .with_for_update()
+        )
+
     async def for_stream(
         self, tenant_id: str, user_id: str, stream_id: uuid.UUID
     ) -> Subscription | None:

@@ -4,6 +4,7 @@ PostgreSQL's catalog (estimates, as exact as the last ANALYZE)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import text
 
@@ -53,6 +54,15 @@ SELECT parent.relname AS parent, child.relname AS name,
 """
 )
 
+# Events per UTC day from the rollup the recording statement keeps (soft deletes are
+# already taken off it), so a month of millions of events reads a few thousand rows.
+EVENTS_PER_DAY = text(
+    """
+SELECT day, sum(count)::bigint AS n FROM activity_rollup
+ WHERE tenant_id = :t AND day >= :since GROUP BY day ORDER BY day
+"""
+)
+
 
 @dataclass(frozen=True, slots=True)
 class TableRow:
@@ -75,6 +85,10 @@ class StatsRepository(Repository):
     async def user_by_type(self, tenant_id: str, user_id: str) -> dict[str, tuple[int, int]]:
         rows = await self.session.execute(USER_BY_TYPE, {"t": tenant_id, "u": user_id})
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    async def events_per_day(self, tenant_id: str, since: date) -> dict[date, int]:
+        rows = await self.session.execute(EVENTS_PER_DAY, {"t": tenant_id, "since": since})
+        return {r.day: int(r.n) for r in rows}
 
     async def tables(self) -> list[TableRow]:
         rows = await self.session.execute(TABLES)

@@ -19,6 +19,14 @@ Slug = Annotated[
 ]
 
 
+class StreamChange(InputSchema):
+    """An administrator's edit of a stream: what it is called and whether it takes events."""
+
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=300)] | None = None
+    description: Annotated[Text, StringConstraints(max_length=10_000)] | None = None
+    is_active: bool | None = None
+
+
 class StreamCreate(InputSchema):
     name: Annotated[Text, StringConstraints(min_length=1, max_length=300)]
     description: Annotated[Text, StringConstraints(max_length=10_000)] = ""

@@ -369,6 +369,46 @@ class SubscriptionService:
             await repo.bump_subscriber_count(stream.id, -1)
         return Ok(removed)
 
+    async def reconfigure(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        subscription_id: uuid.UUID,
+        subscription_type: str,
+        notify_email: bool,
+        notify_push: bool,
+        min_importance: Importance,
+    ) -> Result[Subscription, NotFound | Forbidden]:
+        """An admin changes how one of the tenant's users follows a stream."""
+        if not actor.is_admin:
+            return Err(Forbidden("other users' subscriptions are changed by admins"))
+        subscription = await SubscriptionRepository(session).by_id(actor.tenant_id, subscription_id)
+        if subscription is None:
+            return Err(NotFound(f"subscription {subscription_id} not found"))
+        subscription.subscription_type = subscription_type
+        subscription.notify_email = notify_email
+        subscription.notify_push = notify_push
+        subscription.min_importance = int(min_importance)
+        subscription.updated_at = datetime.now(UTC)
+        await session.flush()
+        return Ok(subscription)
+
+    async def remove(
+        self, session: AsyncSession, *, actor: Principal, subscription_id: uuid.UUID
+    ) -> Result[None, NotFound | Forbidden]:
+        """An admin unsubscribes one of the tenant's users (the stream's subscriber count
+        follows, as with the user's own unsubscribe)."""
+        if not actor.is_admin:
+            return Err(Forbidden("other users' subscriptions are removed by admins"))
+        repo = SubscriptionRepository(session)
+        subscription = await repo.by_id(actor.tenant_id, subscription_id)
+        if subscription is None:
+            return Err(NotFound(f"subscription {subscription_id} not found"))
+        if await repo.delete(actor.tenant_id, subscription.stream_id, subscription.user_id):
+            await repo.bump_subscriber_count(subscription.stream_id, -1)
+        return Ok(None)
+
     async def mark_stream_read(
         self, session: AsyncSession, *, actor: Principal, slug: str
     ) -> Result[int, NotFound]:

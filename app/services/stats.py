@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,6 +83,19 @@ class StatsService:
                 generated_at=datetime.now(UTC),
             )
         )
+
+    async def events_per_day(
+        self, session: AsyncSession, *, actor: Principal, days: int = 30, today: date | None = None
+    ) -> Result[list[tuple[date, int]], Forbidden]:
+        """The tenant's events on each of the last `days` UTC days, today last, zeros
+        included (a chart's bars)."""
+        if not actor.is_admin and not actor.is_operator:
+            return Err(Forbidden("stats are for admins"))
+        last = today or datetime.now(UTC).date()
+        first = last - timedelta(days=days - 1)
+        counts = await StatsRepository(session).events_per_day(actor.tenant_id, first)
+        span = [first + timedelta(days=n) for n in range(days)]
+        return Ok([(day, counts.get(day, 0)) for day in span])
 
 
 stats_service = StatsService()

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from slugify import slugify
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.enums import StreamType
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, Forbidden, NotFound
 from app.ids import new_id
 from app.models import Stream
 from app.pagination import Page, PageRequest, page_of
 from app.repositories.streams import StreamFilter, StreamRepository
 from app.result import Err, Ok, Result
-from app.schemas.streams import StreamCreate
+from app.schemas.streams import StreamChange, StreamCreate
 
 SLUG_ATTEMPTS = 6
 CRM_OBJECTS = frozenset({"lead", "account", "contact", "deal", "opportunity", "activity"})
@@ -90,6 +92,29 @@ class StreamService:
         )
         if stream is None:
             return Err(Conflict("the slug or object was taken concurrently; retry"))
+        return Ok(stream)
+
+    async def update(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        stream_id: uuid.UUID,
+        changes: StreamChange,
+    ) -> Result[Stream, NotFound | Forbidden]:
+        """An admin renames, describes, deactivates or reactivates a stream (its slug and
+        object stay: clients address it by them)."""
+        if not actor.is_admin:
+            return Err(Forbidden("streams are changed by admins"))
+        stream = await StreamRepository(session).get(actor.tenant_id, stream_id)
+        if stream is None:
+            return Err(NotFound(f"stream {stream_id} not found", {"id": str(stream_id)}))
+        for name in changes.model_fields_set:
+            value = getattr(changes, name)
+            if value is not None:
+                setattr(stream, name, value)
+        stream.updated_at = datetime.now(UTC)
+        await session.flush()
         return Ok(stream)
 
     async def get_or_create_for_object(
