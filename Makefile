@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium run test lint typecheck format check migrate bench bench-timeline bench-feeds bench-ws lock clean
+.PHONY: help install chromium run test lint typecheck format check migrate bench bench-timeline bench-feeds bench-ws bench-retention lock clean
 
 help:
 	@echo "make run        start Tidings on http://127.0.0.1:8000 (embedded PostgreSQL/Redis if unset)"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
-	@echo "make lint | typecheck | format | check | bench | bench-timeline | bench-feeds | bench-ws | migrate | lock | clean"
+	@echo "make lint | typecheck | format | check | bench | bench-timeline | bench-feeds | bench-ws | bench-retention | migrate | lock | clean"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,9 @@ bench-feeds: $(STAMP)
 
 bench-ws: $(STAMP)
 	$(BIN)/tidings services -- $(BIN)/python -m bench.ws $(BENCH_ARGS)
+
+bench-retention: $(STAMP)
+	$(BIN)/tidings services -- $(BIN)/python -m bench.retention $(BENCH_ARGS)
 
 # Re-pin every dependency (needs network); commit requirements.lock afterwards.
 lock: $(STAMP)

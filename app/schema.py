@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Monthly partitions (events_p202611) and default partitions are created by
 # tidings_ensure_partitions(), not by the models; autogenerate must not drop them.
-PARTITION_NAME = re.compile(r"_(p\d{6}|default)$")
+# A month on its way out of the feed is renamed `..._retiring` (app/services/retention.py).
+PARTITION_NAME = re.compile(r"_(p\d{6}(_retiring)?|default)$")
 # The archives are made by revision 0007 `LIKE` their live tables (app/models/retention.py
 # describes them outside the models' metadata), so autogenerate leaves them alone too.
 ARCHIVE_NAME = re.compile(r"_archive(_(p\d{6}|default))?$")

@@ -6,7 +6,7 @@ from app.models.event import Event, IdempotencyKey, Outbox
 from app.models.event_type import EventType
 from app.models.feed import FeedCounter, FeedItem
 from app.models.milestone import Milestone, MilestoneComment, MilestoneDependency
-from app.models.retention import JobLease, RetentionPolicy
+from app.models.retention import JobLease, RetentionPolicy, RetiringPartition
 from app.models.stream import Stream
 from app.models.subscription import Subscription
 from app.models.tenant import Tenant, User
@@ -25,6 +25,7 @@ __all__ = [
     "MilestoneDependency",
     "Outbox",
     "RetentionPolicy",
+    "RetiringPartition",
     "Stream",
     "Subscription",
     "Tenant",

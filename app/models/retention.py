@@ -3,7 +3,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, func, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,6 +58,27 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RetiringPartition(Base):
+    """A month detached from the feed (renamed `name`) whose rows are still coming off
+    the counters, a batch of users at a time: the last (tenant, user) done is kept, so a
+    crashed run's successor resumes there. Dropped, or attached to the archive as
+    `partition`, when done (docs/retention.md)."""
+
+    __tablename__ = "retiring_partitions"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    parent: Mapped[str] = mapped_column(String(63), nullable=False)
+    partition: Mapped[str] = mapped_column(String(63), nullable=False)  # its name as a month
+    archive: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    lo: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    hi: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    after_tenant: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
+    after_user: Mapped[str] = mapped_column(String(255), nullable=False, server_default="")
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
 
 
 # The archives have the live tables' columns exactly (revision 0007 creates them with

@@ -4,6 +4,7 @@ items takes them off the counters in the same statement, from the rows it remove
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from app.models import Event, FeedItem, RetentionPolicy
+from app.models import Event, FeedItem, RetentionPolicy, RetiringPartition
 from app.repositories.base import Repository
 from app.repositories.partitions import ARCHIVES
 
@@ -20,29 +21,41 @@ FEED_COLUMNS = ", ".join(c.name for c in FeedItem.__table__.columns)
 # Events' columns but the generated search vector (an insert may not name it).
 EVENT_COLUMNS = ", ".join(c.name for c in Event.__table__.columns if c.name != "search")
 
-# Counters lose what the removed rows added (`gone` is a CTE of removed feed rows).
-_UNCOUNT = """
-, uncounted AS (
-    UPDATE feed_counters c SET total = c.total - g.n, unread = c.unread - g.u
-      FROM (SELECT tenant_id, user_id, stream_id, activity_type, count(*) AS n,
-                   count(*) FILTER (WHERE NOT is_read) AS u
-              FROM gone GROUP BY tenant_id, user_id, stream_id, activity_type
-             ORDER BY tenant_id, user_id, stream_id, activity_type) g
-     WHERE c.tenant_id = g.tenant_id AND c.user_id = g.user_id
-       AND c.stream_id = g.stream_id AND c.activity_type = g.activity_type
-)"""
+# Counters lose what the removed rows added (`gone` is a CTE of removed feed rows), by
+# an upsert fed in key order: it takes the cells' row locks in that order, as fan-out's
+# upserts do, so a batch and a fan-out never wait on each other in a cycle whatever plan
+# the statement gets (an UPDATE ... FROM locks in its join's order). The cells exist (the
+# rows were counted), so the upsert always updates.
+_UNCOUNT_FROM = """
+    INSERT INTO feed_counters AS c
+           (tenant_id, user_id, stream_id, activity_type, total, unread)
+    SELECT tenant_id, user_id, stream_id, activity_type, -count(*),
+           -count(*) FILTER (WHERE NOT is_read)
+      FROM {rows}
+     GROUP BY tenant_id, user_id, stream_id, activity_type
+     ORDER BY tenant_id, user_id, stream_id, activity_type
+    ON CONFLICT (tenant_id, user_id, stream_id, activity_type)
+    DO UPDATE SET total = c.total + EXCLUDED.total, unread = c.unread + EXCLUDED.unread
+"""
+_UNCOUNT = f"""
+, uncounted AS ({_UNCOUNT_FROM.format(rows="gone")})"""
 
-# One batch of a tenant's expired items of one type: the items of the users in
-# (after, last] older than the cutoff (the key leads with the user, so a batch reads
-# only its users' rows, in the old partitions).
-_EXPIRE_FEED = f"""
-WITH gone AS (
-    DELETE FROM feed_items
-     WHERE tenant_id = :tenant_id AND user_id > :after AND user_id <= :last
-       AND created_at < :cutoff AND activity_type = :activity_type
-    RETURNING {FEED_COLUMNS}
+# A tenant's rules: each activity type with its cutoff, as a relation to join.
+_RULES = """
+WITH rules AS (
+    SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:cutoffs AS timestamptz[]))
+        AS r(kind, cutoff)
+)"""
+# The expired items of a batch of a tenant's users, (after, last], each type against its
+# own cutoff, in one pass over the batch's rows older than the latest cutoff (the key
+# leads with the user, so a batch reads only its users' rows, in the old partitions).
+_EXPIRE_FEED = f"""{_RULES}, gone AS (
+    DELETE FROM feed_items f USING rules r
+     WHERE f.tenant_id = :tenant_id AND f.user_id > :after AND f.user_id <= :last
+       AND f.created_at < :latest AND f.activity_type = r.kind AND f.created_at < r.cutoff
+    RETURNING {", ".join("f." + c for c in FEED_COLUMNS.split(", "))}
 ){_UNCOUNT}{{archive}}
-SELECT count(*) FROM gone
+SELECT activity_type, count(*) FROM gone GROUP BY activity_type
 """
 _ARCHIVE_GONE = f"""
 , archived AS (
@@ -50,41 +63,54 @@ _ARCHIVE_GONE = f"""
 )"""
 EXPIRE_FEED = text(_EXPIRE_FEED.format(archive=""))
 ARCHIVE_FEED = text(_EXPIRE_FEED.format(archive=_ARCHIVE_GONE))
-
 COUNT_EXPIRED_FEED = text(
-    """
-SELECT count(*) FROM feed_items
- WHERE tenant_id = :tenant_id AND activity_type = :activity_type AND created_at < :cutoff
+    _RULES
+    + """
+SELECT f.activity_type, count(*)
+  FROM feed_items f JOIN rules r ON f.activity_type = r.kind
+ WHERE f.tenant_id = :tenant_id AND f.created_at < :latest AND f.created_at < r.cutoff
+ GROUP BY f.activity_type
 """
 )
 
-# The next users (in key order) who have items of the type: one batch's range.
-USERS_WITH_TYPE = text(
+# The next users (in key order) who have items of any of the types: one batch's range.
+USERS_WITH_TYPES = text(
     """
 SELECT user_id FROM (
     SELECT DISTINCT user_id FROM feed_counters
-     WHERE tenant_id = :tenant_id AND activity_type = :activity_type AND total > 0
-       AND user_id > :after
+     WHERE tenant_id = :tenant_id AND activity_type = ANY(CAST(:kinds AS text[]))
+       AND total > 0 AND user_id > :after
      ORDER BY user_id LIMIT :limit) AS next_users
  ORDER BY user_id
 """
 )
 
-# A whole month's partition, when everything in it is past retention: what it holds, per
-# tenant and type (the report, and what the counters lose), under a lock of the whole
-# feed (taken first, so nothing can deadlock with this), then detached.
+# A month past every retention leaves the feed at once (detached and renamed under a
+# brief lock of the feed); its rows then come off the counters a batch of (tenant, user)
+# at a time, from the detached table, with the batch's end kept in retiring_partitions.
 PARTITION_COUNTS = """
 SELECT tenant_id, activity_type, count(*) FROM {partition} GROUP BY tenant_id, activity_type
 """
-UNCOUNT_PARTITION = """
-UPDATE feed_counters c SET total = c.total - g.n, unread = c.unread - g.u
-  FROM (SELECT tenant_id, user_id, stream_id, activity_type, count(*) AS n,
-               count(*) FILTER (WHERE NOT is_read) AS u
-          FROM {partition} GROUP BY tenant_id, user_id, stream_id, activity_type
-         ORDER BY tenant_id, user_id, stream_id, activity_type) g
- WHERE c.tenant_id = g.tenant_id AND c.user_id = g.user_id
-   AND c.stream_id = g.stream_id AND c.activity_type = g.activity_type
+RETIRING_USERS = """
+SELECT tenant_id, user_id FROM (
+    SELECT DISTINCT tenant_id, user_id FROM {table}
+     WHERE (tenant_id, user_id) > (:tenant_id, :user_id)
+     ORDER BY tenant_id, user_id LIMIT :limit) AS next_users
+ ORDER BY tenant_id, user_id
 """
+_RETIRING_BATCH = """{table}
+ WHERE (tenant_id, user_id) > (:tenant_id, :user_id)
+   AND (tenant_id, user_id) <= (:last_tenant, :last_user)"""
+UNCOUNT_RETIRING = (
+    "WITH batch AS MATERIALIZED (SELECT tenant_id, user_id, stream_id, activity_type, is_read"
+    " FROM "
+    + _RETIRING_BATCH
+    + "), uncounted AS ("
+    + _UNCOUNT_FROM.format(rows="batch")
+    + """)
+SELECT tenant_id, activity_type, count(*) FROM batch GROUP BY tenant_id, activity_type
+"""
+)
 
 # Monthly partitions of a table, oldest first, with their bounds (default excluded).
 PARTITIONS = text(
@@ -219,42 +245,48 @@ class RetentionRepository(Repository):
     # --- feed items ------------------------------------------------------------------
 
     async def next_users(
-        self, tenant_id: str, activity_type: str, after: str, limit: int
+        self, tenant_id: str, kinds: Sequence[str], after: str, limit: int
     ) -> list[str]:
         rows = await self.session.scalars(
-            USERS_WITH_TYPE,
-            {
-                "tenant_id": tenant_id,
-                "activity_type": activity_type,
-                "after": after,
-                "limit": limit,
-            },
+            USERS_WITH_TYPES,
+            {"tenant_id": tenant_id, "kinds": list(kinds), "after": after, "limit": limit},
         )
         return list(rows)
 
     async def expire_feed(
         self,
         tenant_id: str,
-        activity_type: str,
-        cutoff: datetime,
+        cutoffs: Mapping[str, datetime],
         *,
         after: str,
         last: str,
         archive: bool = False,
-    ) -> int:
+    ) -> dict[str, int]:
+        """One batch: the expired items of the users in (after, last], off the counters
+        (and, `archive`, into the archive) in the same statement; per type, how many."""
         params = {
             "tenant_id": tenant_id,
-            "activity_type": activity_type,
-            "cutoff": cutoff,
+            "kinds": list(cutoffs),
+            "cutoffs": list(cutoffs.values()),
+            "latest": max(cutoffs.values()),
             "after": after,
             "last": last,
         }
         statement = ARCHIVE_FEED if archive else EXPIRE_FEED
-        return int(await self.session.scalar(statement, params) or 0)
+        rows = await self.session.execute(statement, params)
+        return {r[0]: int(r[1]) for r in rows}
 
-    async def count_expired_feed(self, tenant_id: str, activity_type: str, cutoff: datetime) -> int:
-        params = {"tenant_id": tenant_id, "activity_type": activity_type, "cutoff": cutoff}
-        return int(await self.session.scalar(COUNT_EXPIRED_FEED, params) or 0)
+    async def count_expired_feed(
+        self, tenant_id: str, cutoffs: Mapping[str, datetime]
+    ) -> dict[str, int]:
+        params = {
+            "tenant_id": tenant_id,
+            "kinds": list(cutoffs),
+            "cutoffs": list(cutoffs.values()),
+            "latest": max(cutoffs.values()),
+        }
+        rows = await self.session.execute(COUNT_EXPIRED_FEED, params)
+        return {r[0]: int(r[1]) for r in rows}
 
     async def lock_feed(self, timeout_ms: int) -> None:
         """The whole feed, exclusively, waiting at most `timeout_ms` (then LockNotAvailable)."""
@@ -267,9 +299,6 @@ class RetentionRepository(Repository):
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
 
-    async def uncount_partition(self, partition: str) -> None:
-        await self.session.execute(text(UNCOUNT_PARTITION.format(partition=_quoted(partition))))
-
     async def detach(self, parent: str, partition: str) -> None:
         await self.session.execute(
             text(f"ALTER TABLE {_quoted(parent)} DETACH PARTITION {_quoted(partition)}")
@@ -278,40 +307,88 @@ class RetentionRepository(Repository):
     async def drop(self, table: str) -> None:
         await self.session.execute(text(f"DROP TABLE {_quoted(table)}"))
 
-    async def move_partition(self, parent: str, partition: Partition, archive: str) -> str:
-        """Detaches a month's partition and attaches it to the archive as the archive's
-        partition of that month; returns its new name."""
+    async def retire(
+        self, parent: str, partition: Partition, *, archive: bool
+    ) -> RetiringPartition:
+        """Takes a month out of `parent` (the caller holds the parent's lock): detached,
+        renamed, and noted as retiring, its counters still to come down."""
+        retiring = f"{partition.name}_retiring"
         await self.detach(parent, partition.name)
-        renamed = partition.name.replace(parent, archive, 1)
         await self.session.execute(
-            text(f"ALTER TABLE {_quoted(partition.name)} RENAME TO {_quoted(renamed)}")
+            text(f"ALTER TABLE {_quoted(partition.name)} RENAME TO {_quoted(retiring)}")
         )
-        await self.session.execute(
-            text(
-                f"ALTER TABLE {_quoted(archive)} ATTACH PARTITION {_quoted(renamed)} "
-                f"FOR VALUES FROM ('{partition.lo.isoformat()}') TO ('{partition.hi.isoformat()}')"
+        row = RetiringPartition(
+            name=retiring,
+            parent=parent,
+            partition=partition.name,
+            archive=archive,
+            lo=partition.lo,
+            hi=partition.hi,
+            after_tenant="",
+            after_user="",
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def retiring(self) -> list[RetiringPartition]:
+        return list(
+            await self.session.scalars(
+                select(RetiringPartition).order_by(RetiringPartition.started_at)
             )
         )
-        return renamed
+
+    async def uncount_retiring(
+        self, row: RetiringPartition, limit: int
+    ) -> list[tuple[str, str, int]] | None:
+        """The next batch of a retiring month's users off the counters, the place kept;
+        per (tenant, type) how many items; None when no user is left."""
+        table = _quoted(row.name)
+        after = {"tenant_id": row.after_tenant, "user_id": row.after_user}
+        users = (
+            await self.session.execute(
+                text(RETIRING_USERS.format(table=table)), {**after, "limit": limit}
+            )
+        ).all()
+        if not users:
+            return None
+        params = {**after, "last_tenant": users[-1][0], "last_user": users[-1][1]}
+        counts = await self.session.execute(text(UNCOUNT_RETIRING.format(table=table)), params)
+        row.after_tenant, row.after_user = users[-1][0], users[-1][1]
+        await self.session.flush()
+        return [(r[0], r[1], int(r[2])) for r in counts]
+
+    async def finish_retiring(self, row: RetiringPartition) -> None:
+        """A retiring month whose counters are down: dropped, or attached to the archive
+        as its month."""
+        if row.archive:
+            archive = ARCHIVES[row.parent]
+            name = row.partition.replace(row.parent, archive, 1)
+            await self.session.execute(
+                text(f"ALTER TABLE {_quoted(row.name)} RENAME TO {_quoted(name)}")
+            )
+            await self.session.execute(
+                text(
+                    f"ALTER TABLE {_quoted(archive)} ATTACH PARTITION {_quoted(name)} "
+                    f"FOR VALUES FROM ('{row.lo.isoformat()}') TO ('{row.hi.isoformat()}')"
+                )
+            )
+        else:
+            await self.drop(row.name)
+        await self.session.delete(row)
+        await self.session.flush()
 
     async def ensure_archive_months(
-        self,
-        table: str,
-        key: str,
-        tenant_id: str,
-        cutoff: datetime,
-        *,
-        activity_type: str | None = None,
+        self, table: str, key: str, tenant_id: str, cutoff: datetime
     ) -> None:
         """The archive's monthly partitions for the months rows are about to move from,
         so its default partition stays empty (a whole month can then be attached)."""
-        narrowing = " AND activity_type = :kind" if activity_type else ""
         first = await self.session.scalar(
             text(
                 f"SELECT min({key}) FROM {_quoted(table)}"
-                f" WHERE tenant_id = :tenant_id AND {key} < :cutoff{narrowing}"
+                f" WHERE tenant_id = :tenant_id AND {key} < :cutoff"
             ),
-            {"tenant_id": tenant_id, "cutoff": cutoff, "kind": activity_type},
+            {"tenant_id": tenant_id, "cutoff": cutoff},
         )
         if first is None:
             return

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal
 from app.errors import FieldError, Forbidden, ValidationFailed
 from app.logging import log
-from app.models import RetentionPolicy
+from app.models import RetentionPolicy, RetiringPartition
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.partitions import ARCHIVES
 from app.repositories.retention import (
@@ -49,11 +49,12 @@ FEED_DEFAULT_DAYS = 180
 DELETED_GRACE_DAYS = 30  # seed 001: soft-deleted events are removed after this
 ARCHIVE_EVENTS_AFTER_DAYS = 730  # seed 001: events older than two years are archived
 MAX_DAYS = 36_500
-BATCH_USERS = 1_000
+BATCH_USERS = 500  # a batch holds its users' counter cells until it commits
 BATCH_EVENTS = 5_000
 LEASE = timedelta(minutes=10)
 PARTITION_LOCK_MS = 5_000
 OUTBOX_KEEP = timedelta(days=7)
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out
 
 Progress = Callable[[str, int, int], None]
 
@@ -228,6 +229,8 @@ class RetentionService:
             removed.skipped = True
             return removed
         try:
+            if not dry_run:  # months a crashed run left half retired come first
+                await self._finish_retiring(factory, removed)
             async with factory() as session:
                 repo = RetentionRepository(session)
                 policies = {p.tenant_id: Policy.of(p) for p in await repo.policies()}
@@ -235,10 +238,11 @@ class RetentionService:
                 partitions = await repo.partitions("feed_items")
             if activity_type is not None:
                 pairs = [(t, a) for t, a in pairs if a == activity_type]
-
-            def cutoff(tenant_id: str, kind: str) -> datetime:
+            # each tenant's types with their cutoffs: one pass over a tenant's old rows
+            rules: dict[str, dict[str, datetime]] = {}
+            for tenant_id, kind in pairs:
                 days = older_than_days or policies.get(tenant_id, Policy()).feed_days(kind)
-                return now - timedelta(days=days)
+                rules.setdefault(tenant_id, {})[kind] = now - timedelta(days=days)
 
             if activity_type is None:
                 longest = older_than_days or max(
@@ -254,20 +258,14 @@ class RetentionService:
                     )
                     if progress:
                         progress("partitions", n, len(whole))
-            for n, (tenant_id, kind) in enumerate(pairs, 1):
+            for n, (tenant_id, cutoffs) in enumerate(rules.items(), 1):
                 await self._expire_rows(
-                    factory,
-                    tenant_id,
-                    kind,
-                    cutoff(tenant_id, kind),
-                    removed,
-                    dry_run=dry_run,
-                    archive=archive,
+                    factory, tenant_id, cutoffs, removed, dry_run=dry_run, archive=archive
                 )
                 if not dry_run:
                     await self._lease(factory, job, holder)
                 if progress:
-                    progress("feed items", n, len(pairs))
+                    progress("feed items", n, len(rules))
             if not archive and activity_type is None:
                 await self._expire_events(factory, policies, now, removed, dry_run=dry_run)
                 if not dry_run:
@@ -294,66 +292,98 @@ class RetentionService:
         dry_run: bool,
         archive: bool,
     ) -> None:
-        """A month everything in which is past retention: counted, taken off the counters,
-        detached and dropped (or moved to the archive), in one transaction under a
-        short-lived lock of the whole feed."""
-        async with factory() as session, session.begin():
-            repo = RetentionRepository(session)
-            if dry_run:
-                counts = await repo.partition_counts(partition.name)
-            else:
-                try:
-                    await repo.lock_feed(PARTITION_LOCK_MS)
-                except DBAPIError:
-                    log.warning("retention.partition_busy", partition=partition.name)
-                    return
-                counts = await repo.partition_counts(partition.name)
-                await repo.uncount_partition(partition.name)
-                if archive and not await repo.has_partition(
+        """A month everything in which is past retention leaves the feed at once: under a
+        lock of the feed held only for the detach (waiting at most PARTITION_LOCK_MS, else
+        the month is left to the row batches), it is detached and renamed; then its rows
+        come off the counters a batch of users at a time, and it is dropped or attached
+        to the archive (`_retire`)."""
+        if dry_run:
+            async with factory() as session:
+                counts = await RetentionRepository(session).partition_counts(partition.name)
+            removed.partitions.append(partition.name)
+            for tenant_id, kind, n in counts:
+                removed.add(tenant_id, kind, n)
+            return
+        try:
+            async with factory() as session, session.begin():
+                repo = RetentionRepository(session)
+                if archive and await repo.has_partition(
                     partition.name.replace("feed_items", ARCHIVES["feed_items"], 1)
                 ):
-                    await repo.move_partition("feed_items", partition, ARCHIVES["feed_items"])
-                elif archive:
-                    return  # the archive has that month already: rows go one by one
-                else:
-                    await repo.detach("feed_items", partition.name)
-                    await repo.drop(partition.name)
-        removed.partitions.append(partition.name)
-        for tenant_id, kind, n in counts:
-            removed.add(tenant_id, kind, n)
+                    return  # the archive has that month already: its rows go one by one
+                await repo.lock_feed(PARTITION_LOCK_MS)
+                retiring = (await repo.retire("feed_items", partition, archive=archive)).name
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.warning("retention.partition_busy", partition=partition.name)
+            return
+        await self._retire(factory, retiring, removed)
+
+    async def _finish_retiring(
+        self, factory: async_sessionmaker[AsyncSession], removed: Removed
+    ) -> None:
+        async with factory() as session:
+            names = [r.name for r in await RetentionRepository(session).retiring()]
+        for name in names:
+            log.info("retention.resuming", table=name)
+            await self._retire(factory, name, removed)
+
+    async def _retire(
+        self, factory: async_sessionmaker[AsyncSession], name: str, removed: Removed
+    ) -> None:
+        """Takes a detached month's rows off the counters, a committed batch of users at a
+        time (the place kept, so a crash resumes), then drops or archives the month. Until
+        it is done the counters still count those (expired) items."""
+        while True:
+            async with factory() as session, session.begin():
+                repo = RetentionRepository(session)
+                row = await session.get(RetiringPartition, name, with_for_update=True)
+                if row is None:
+                    return  # another run finished it
+                counts = await repo.uncount_retiring(row, BATCH_USERS)
+                if counts is None:
+                    await repo.finish_retiring(row)
+                    removed.partitions.append(row.partition)
+                    return
+            for tenant_id, kind, n in counts:
+                removed.add(tenant_id, kind, n)
 
     async def _expire_rows(
         self,
         factory: async_sessionmaker[AsyncSession],
         tenant_id: str,
-        kind: str,
-        cutoff: datetime,
+        cutoffs: dict[str, datetime],
         removed: Removed,
         *,
         dry_run: bool,
         archive: bool,
     ) -> None:
+        """A tenant's feed items past their type's cutoff, a committed batch of users at a
+        time, every type in the one pass over the batch's old rows."""
         if dry_run:
             async with factory() as session:
-                n = await RetentionRepository(session).count_expired_feed(tenant_id, kind, cutoff)
-            removed.add(tenant_id, kind, n)
+                counts = await RetentionRepository(session).count_expired_feed(tenant_id, cutoffs)
+            for kind, n in counts.items():
+                removed.add(tenant_id, kind, n)
             return
         if archive:
             async with factory() as session, session.begin():
                 await RetentionRepository(session).ensure_archive_months(
-                    "feed_items", "created_at", tenant_id, cutoff, activity_type=kind
+                    "feed_items", "created_at", tenant_id, max(cutoffs.values())
                 )
         after = ""
         while True:
             async with factory() as session, session.begin():
                 repo = RetentionRepository(session)
-                users = await repo.next_users(tenant_id, kind, after, BATCH_USERS)
+                users = await repo.next_users(tenant_id, list(cutoffs), after, BATCH_USERS)
                 if not users:
                     return
-                n = await repo.expire_feed(
-                    tenant_id, kind, cutoff, after=after, last=users[-1], archive=archive
+                counts = await repo.expire_feed(
+                    tenant_id, cutoffs, after=after, last=users[-1], archive=archive
                 )
-            removed.add(tenant_id, kind, n)
+            for kind, n in counts.items():
+                removed.add(tenant_id, kind, n)
             after = users[-1]
 
     async def _expire_events(

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db import create_session_factory
+from app.models import RetiringPartition
+from app.repositories.retention import RetentionRepository
 from app.services.partitions import partition_service
 from app.services.retention import retention_service
 from tests.conftest import Tokens
@@ -226,6 +228,62 @@ async def test_a_month_past_every_policy_goes_whole(
         assert not await conn.scalar(text("SELECT to_regclass(:p) IS NOT NULL"), {"p": month})
     assert await feed_of(engine, tokens.tenant, "bob") == [("note", 1)]
     assert await counters_match_rows(engine, tokens.tenant)
+
+
+async def test_a_month_left_half_retired_by_a_crash_is_finished_by_the_next_run(
+    committed_client: AsyncClient,
+    tokens: Tokens,
+    engine: AsyncEngine,
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The month leaves the feed at once; its counters come down a batch of users at a
+    time. A run that dies between batches leaves the counters over by what is left; the
+    next run resumes at the batch it reached and ends exact, the month archived."""
+    slug = await setup_feed(committed_client, tokens, "bob", "carol", "dave")
+    ancient = NOW.replace(day=1) - timedelta(days=7 * 365)
+    days = (NOW - ancient).total_seconds() / 86400 - 2
+    await post(committed_client, tokens, slug, "note", days, text="old")
+    await post(committed_client, tokens, slug, "note", 1, text="fresh")
+    async with factory() as session, session.begin():
+        await partition_service.ensure_ahead(session, months_ahead=1)
+    month = f"feed_items_p{(NOW - timedelta(days=days)):%Y%m}"
+    async with factory() as session:
+        (partition,) = [
+            p
+            for p in await RetentionRepository(session).partitions("feed_items")
+            if p.name == month
+        ]
+    async with factory() as session, session.begin():  # the first run's first steps
+        repo = RetentionRepository(session)
+        await repo.lock_feed(5_000)
+        retiring = await repo.retire("feed_items", partition, archive=True)
+        name = retiring.name
+    async with factory() as session, session.begin():
+        row = await session.get(RetiringPartition, name)
+        assert row is not None
+        first = await RetentionRepository(session).uncount_retiring(row, 1)
+    assert first is not None  # one user's items came off; then the run died
+    # the month is out of the feed at once; the counters still hold what is left of it
+    assert await feed_of(engine, tokens.tenant, "bob") == [("note", 1)]
+    assert not await counters_match_rows(engine, tokens.tenant)
+
+    done = await retention_service.cleanup(factory, archive=True, older_than_days=3650)
+    assert month in done.partitions
+    assert await counters_match_rows(engine, tokens.tenant)
+    async with engine.connect() as conn:
+        left = await conn.scalar(
+            text("SELECT count(*) FROM retiring_partitions WHERE name = :n"), {"n": name}
+        )
+        archived = await conn.scalar(
+            text(
+                "SELECT count(*) FROM feed_items_archive WHERE tenant_id = :t"
+                " AND tableoid = CAST(:p AS regclass)"
+            ),
+            {"t": tokens.tenant, "p": month.replace("feed_items", "feed_items_archive", 1)},
+        )
+    assert left == 0
+    assert archived == 3  # the three followers' items of that month, attached whole
+    assert await feed_of(engine, tokens.tenant, "bob") == [("note", 1)]
 
 
 async def test_archiving_moves_items_out_of_the_feed_into_the_archive(
