@@ -125,11 +125,14 @@ WITH marked AS (
        AND (CAST(:stream_id AS uuid) IS NULL OR stream_id = CAST(:stream_id AS uuid))
     RETURNING stream_id, activity_type
 ), counted AS (
-    UPDATE feed_counters c SET unread = c.unread - m.n
-      FROM (SELECT stream_id, activity_type, count(*) AS n
-              FROM marked GROUP BY stream_id, activity_type) m
-     WHERE c.tenant_id = :tenant_id AND c.user_id = :user_id
-       AND c.stream_id = m.stream_id AND c.activity_type = m.activity_type
+    -- An upsert fed in key order (the cells exist: the items were counted) takes the
+    -- cells' locks in that order, as fan-out and retention do; an UPDATE ... FROM would
+    -- take them in its join's order, and two of a user's mark-reads could deadlock.
+    INSERT INTO feed_counters AS c (tenant_id, user_id, stream_id, activity_type, total, unread)
+    SELECT :tenant_id, :user_id, stream_id, activity_type, 0, -count(*)
+      FROM marked GROUP BY stream_id, activity_type ORDER BY stream_id, activity_type
+    ON CONFLICT (tenant_id, user_id, stream_id, activity_type)
+    DO UPDATE SET unread = c.unread + EXCLUDED.unread
 )
 SELECT count(*) FROM marked
 """

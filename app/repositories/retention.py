@@ -73,6 +73,18 @@ SELECT f.activity_type, count(*)
 """
 )
 
+# Whether a tenant has anything past its cutoffs: one scan of the rows older than the
+# latest cutoff at most (what a walk of every user's batch, finding nothing, would read
+# too), and it stops at the first expired row, which most days is at once.
+HAS_EXPIRED_FEED = text(
+    _RULES
+    + """
+SELECT EXISTS (
+    SELECT 1 FROM feed_items f JOIN rules r ON f.activity_type = r.kind
+     WHERE f.tenant_id = :tenant_id AND f.created_at < :latest AND f.created_at < r.cutoff)
+"""
+)
+
 # The next users (in key order) who have items of any of the types: one batch's range.
 USERS_WITH_TYPES = text(
     """
@@ -264,14 +276,7 @@ class RetentionRepository(Repository):
     ) -> dict[str, int]:
         """One batch: the expired items of the users in (after, last], off the counters
         (and, `archive`, into the archive) in the same statement; per type, how many."""
-        params = {
-            "tenant_id": tenant_id,
-            "kinds": list(cutoffs),
-            "cutoffs": list(cutoffs.values()),
-            "latest": max(cutoffs.values()),
-            "after": after,
-            "last": last,
-        }
+        params = {**_rules(tenant_id, cutoffs), "after": after, "last": last}
         statement = ARCHIVE_FEED if archive else EXPIRE_FEED
         rows = await self.session.execute(statement, params)
         return {r[0]: int(r[1]) for r in rows}
@@ -279,14 +284,11 @@ class RetentionRepository(Repository):
     async def count_expired_feed(
         self, tenant_id: str, cutoffs: Mapping[str, datetime]
     ) -> dict[str, int]:
-        params = {
-            "tenant_id": tenant_id,
-            "kinds": list(cutoffs),
-            "cutoffs": list(cutoffs.values()),
-            "latest": max(cutoffs.values()),
-        }
-        rows = await self.session.execute(COUNT_EXPIRED_FEED, params)
+        rows = await self.session.execute(COUNT_EXPIRED_FEED, _rules(tenant_id, cutoffs))
         return {r[0]: int(r[1]) for r in rows}
+
+    async def has_expired_feed(self, tenant_id: str, cutoffs: Mapping[str, datetime]) -> bool:
+        return bool(await self.session.scalar(HAS_EXPIRED_FEED, _rules(tenant_id, cutoffs)))
 
     async def lock_feed(self, timeout_ms: int) -> None:
         """The whole feed, exclusively, waiting at most `timeout_ms` (then LockNotAvailable)."""
@@ -475,3 +477,13 @@ def _quoted(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a table name: {name!r}")
     return f'"{name}"'
+
+
+def _rules(tenant_id: str, cutoffs: Mapping[str, datetime]) -> dict[str, Any]:
+    """The parameters of a tenant's rules (`_RULES`): its types, their cutoffs, the latest."""
+    return {
+        "tenant_id": tenant_id,
+        "kinds": list(cutoffs),
+        "cutoffs": list(cutoffs.values()),
+        "latest": max(cutoffs.values()),
+    }

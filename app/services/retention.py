@@ -256,6 +256,8 @@ class RetentionService:
                     await self._expire_partition(
                         factory, partition, removed, dry_run=dry_run, archive=archive
                     )
+                    if not dry_run:
+                        await self._lease(factory, job, holder)
                     if progress:
                         progress("partitions", n, len(whole))
             for n, (tenant_id, cutoffs) in enumerate(rules.items(), 1):
@@ -367,6 +369,9 @@ class RetentionService:
             for kind, n in counts.items():
                 removed.add(tenant_id, kind, n)
             return
+        async with factory() as session:
+            if not await RetentionRepository(session).has_expired_feed(tenant_id, cutoffs):
+                return  # no walk through every user's batch to find nothing
         if archive:
             async with factory() as session, session.begin():
                 await RetentionRepository(session).ensure_archive_months(
