@@ -110,9 +110,11 @@ SELECT tenant_id, user_id FROM (
      ORDER BY tenant_id, user_id LIMIT :limit) AS next_users
  ORDER BY tenant_id, user_id
 """
+# A batch is one tenant's users (after, last]: with the tenant fixed, the planner sizes
+# the user range from its statistics and reads it by the key (a range of (tenant, user)
+# pairs it cannot size, and would read the whole month for every batch).
 _RETIRING_BATCH = """{table}
- WHERE (tenant_id, user_id) > (:tenant_id, :user_id)
-   AND (tenant_id, user_id) <= (:last_tenant, :last_user)"""
+ WHERE tenant_id = :tenant_id AND user_id > :after AND user_id <= :last"""
 UNCOUNT_RETIRING = (
     "WITH batch AS MATERIALIZED (SELECT tenant_id, user_id, stream_id, activity_type, is_read"
     " FROM "
@@ -343,8 +345,9 @@ class RetentionRepository(Repository):
     async def uncount_retiring(
         self, row: RetiringPartition, limit: int
     ) -> list[tuple[str, str, int]] | None:
-        """The next batch of a retiring month's users off the counters, the place kept;
-        per (tenant, type) how many items; None when no user is left."""
+        """The next batch of a retiring month's users (up to `limit`, of one tenant) off
+        the counters, the place kept; per (tenant, type) how many items; None when no
+        user is left."""
         table = _quoted(row.name)
         after = {"tenant_id": row.after_tenant, "user_id": row.after_user}
         users = (
@@ -354,9 +357,15 @@ class RetentionRepository(Repository):
         ).all()
         if not users:
             return None
-        params = {**after, "last_tenant": users[-1][0], "last_user": users[-1][1]}
+        tenant_id = users[0][0]
+        last = [user for tenant, user in users if tenant == tenant_id][-1]
+        params = {
+            "tenant_id": tenant_id,
+            "after": row.after_user if row.after_tenant == tenant_id else "",
+            "last": last,
+        }
         counts = await self.session.execute(text(UNCOUNT_RETIRING.format(table=table)), params)
-        row.after_tenant, row.after_user = users[-1][0], users[-1][1]
+        row.after_tenant, row.after_user = tenant_id, last
         await self.session.flush()
         return [(r[0], r[1], int(r[2])) for r in counts]
 

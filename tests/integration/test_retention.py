@@ -236,14 +236,36 @@ async def test_a_month_left_half_retired_by_a_crash_is_finished_by_the_next_run(
     engine: AsyncEngine,
     factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """The month leaves the feed at once; its counters come down a batch of users at a
-    time. A run that dies between batches leaves the counters over by what is left; the
-    next run resumes at the batch it reached and ends exact, the month archived."""
+    """The month leaves the feed at once; its counters come down a batch of one tenant's
+    users at a time. A run that dies between batches leaves the counters over by what is
+    left; the next run resumes at the batch it reached and ends exact, the month archived."""
     slug = await setup_feed(committed_client, tokens, "bob", "carol", "dave")
     ancient = NOW.replace(day=1) - timedelta(days=7 * 365)
     days = (NOW - ancient).total_seconds() / 86400 - 2
     await post(committed_client, tokens, slug, "note", days, text="old")
     await post(committed_client, tokens, slug, "note", 1, text="fresh")
+    other = f"{tokens.tenant}-b"  # sorts after the first tenant, with users of the same names
+    created = await committed_client.post(
+        "/api/streams/", json={"name": "Other"}, headers=tokens.headers(tenant=other)
+    )
+    other_slug = created.json()["slug"]
+    for user in ("bob", "carol"):
+        response = await committed_client.post(
+            f"/api/streams/{other_slug}/subscribe/",
+            json={},
+            headers=tokens.headers(user, tenant=other),
+        )
+        assert response.status_code == 201
+    response = await committed_client.post(
+        f"/api/streams/{other_slug}/add_event/",
+        json={
+            "event_type": "note",
+            "data": {"text": "old"},
+            "occurred_at": (NOW - timedelta(days=days)).isoformat(),
+        },
+        headers=tokens.headers(tenant=other),
+    )
+    assert response.status_code == 201, response.text
     async with factory() as session, session.begin():
         await partition_service.ensure_ahead(session, months_ahead=1)
     month = f"feed_items_p{(NOW - timedelta(days=days)):%Y%m}"
@@ -262,14 +284,22 @@ async def test_a_month_left_half_retired_by_a_crash_is_finished_by_the_next_run(
         row = await session.get(RetiringPartition, name)
         assert row is not None
         first = await RetentionRepository(session).uncount_retiring(row, 1)
-    assert first is not None  # one user's items came off; then the run died
-    # the month is out of the feed at once; the counters still hold what is left of it
+        second = await RetentionRepository(session).uncount_retiring(row, 10)
+    # bob's item came off; then carol's and dave's, the batch stopping at the tenant's end
+    assert first == [(tokens.tenant, "note", 1)]
+    assert second == [(tokens.tenant, "note", 2)]
+    # then the run died. The month is out of the feed at once; the counters still hold
+    # what is left of it
     assert await feed_of(engine, tokens.tenant, "bob") == [("note", 1)]
-    assert not await counters_match_rows(engine, tokens.tenant)
+    assert await feed_of(engine, other, "bob") == []
+    assert await counters_match_rows(engine, tokens.tenant)
+    assert not await counters_match_rows(engine, other)
 
     done = await retention_service.cleanup(factory, archive=True, older_than_days=3650)
     assert month in done.partitions
+    assert done.rows[(other, "note")] == 2
     assert await counters_match_rows(engine, tokens.tenant)
+    assert await counters_match_rows(engine, other)
     async with engine.connect() as conn:
         left = await conn.scalar(
             text("SELECT count(*) FROM retiring_partitions WHERE name = :n"), {"n": name}
@@ -283,6 +313,7 @@ async def test_a_month_left_half_retired_by_a_crash_is_finished_by_the_next_run(
         )
     assert left == 0
     assert archived == 3  # the three followers' items of that month, attached whole
+    # (and the other tenant's two)
     assert await feed_of(engine, tokens.tenant, "bob") == [("note", 1)]
 
 
