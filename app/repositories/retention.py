@@ -11,10 +11,13 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
 from app.models import Event, FeedItem, RetentionPolicy, RetiringPartition
 from app.repositories.base import Repository
 from app.repositories.partitions import ARCHIVES
+
+CHECK_VIOLATION = "23514"  # an ATTACH whose month the archive's default holds rows of
 
 # Feed columns, in the order the live table and its archive declare them.
 FEED_COLUMNS = ", ".join(c.name for c in FeedItem.__table__.columns)
@@ -69,6 +72,7 @@ COUNT_EXPIRED_FEED = text(
 SELECT f.activity_type, count(*)
   FROM feed_items f JOIN rules r ON f.activity_type = r.kind
  WHERE f.tenant_id = :tenant_id AND f.created_at < :latest AND f.created_at < r.cutoff
+   AND CAST(f.tableoid AS regclass)::text <> ALL(CAST(:whole AS text[]))
  GROUP BY f.activity_type
 """
 )
@@ -284,9 +288,12 @@ class RetentionRepository(Repository):
         return {r[0]: int(r[1]) for r in rows}
 
     async def count_expired_feed(
-        self, tenant_id: str, cutoffs: Mapping[str, datetime]
+        self, tenant_id: str, cutoffs: Mapping[str, datetime], *, whole: Sequence[str] = ()
     ) -> dict[str, int]:
-        rows = await self.session.execute(COUNT_EXPIRED_FEED, _rules(tenant_id, cutoffs))
+        """What a run would expire row by row: the rows past their cutoffs outside the
+        months (`whole`) it would take whole."""
+        params = {**_rules(tenant_id, cutoffs), "whole": list(whole)}
+        rows = await self.session.execute(COUNT_EXPIRED_FEED, params)
         return {r[0]: int(r[1]) for r in rows}
 
     async def has_expired_feed(self, tenant_id: str, cutoffs: Mapping[str, datetime]) -> bool:
@@ -369,25 +376,69 @@ class RetentionRepository(Repository):
         await self.session.flush()
         return [(r[0], r[1], int(r[2])) for r in counts]
 
-    async def finish_retiring(self, row: RetiringPartition) -> None:
+    async def finish_retiring(self, row: RetiringPartition, *, lock_timeout_ms: int) -> None:
         """A retiring month whose counters are down: dropped, or attached to the archive
-        as its month."""
+        as its month; where the archive has rows of that month already (its partition
+        made meanwhile, or strays in its default), its rows are copied in instead. Waits
+        at most `lock_timeout_ms` for the archive (then LockNotAvailable)."""
+        await self.session.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
         if row.archive:
             archive = ARCHIVES[row.parent]
             name = row.partition.replace(row.parent, archive, 1)
-            await self.session.execute(
-                text(f"ALTER TABLE {_quoted(row.name)} RENAME TO {_quoted(name)}")
-            )
-            await self.session.execute(
-                text(
-                    f"ALTER TABLE {_quoted(archive)} ATTACH PARTITION {_quoted(name)} "
-                    f"FOR VALUES FROM ('{row.lo.isoformat()}') TO ('{row.hi.isoformat()}')"
+            attached = False
+            if not await self.has_partition(name):
+                try:
+                    async with self.session.begin_nested():
+                        await self.session.execute(
+                            text(f"ALTER TABLE {_quoted(row.name)} RENAME TO {_quoted(name)}")
+                        )
+                        await self.session.execute(
+                            text(
+                                f"ALTER TABLE {_quoted(archive)} ATTACH PARTITION"
+                                f" {_quoted(name)} FOR VALUES FROM ('{row.lo.isoformat()}')"
+                                f" TO ('{row.hi.isoformat()}')"
+                            )
+                        )
+                    attached = True
+                except DBAPIError as exc:
+                    if getattr(exc.orig, "sqlstate", None) != CHECK_VIOLATION:
+                        raise  # the archive's default holds rows of that month: copy
+            if not attached:
+                await self.session.execute(
+                    text(
+                        f"INSERT INTO {_quoted(archive)} ({FEED_COLUMNS})"
+                        f" SELECT {FEED_COLUMNS} FROM {_quoted(row.name)}"
+                    )
                 )
-            )
+                await self.drop(row.name)
         else:
             await self.drop(row.name)
         await self.session.delete(row)
         await self.session.flush()
+
+    async def count_retiring_left(self, row: RetiringPartition) -> list[tuple[str, str, int]]:
+        """What a retiring month still holds past its place, per (tenant, type)."""
+        rows = await self.session.execute(
+            text(
+                f"SELECT tenant_id, activity_type, count(*) FROM {_quoted(row.name)}"
+                " WHERE (tenant_id, user_id) > (:tenant_id, :user_id)"
+                " GROUP BY tenant_id, activity_type"
+            ),
+            {"tenant_id": row.after_tenant, "user_id": row.after_user},
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def is_partition_of(self, parent: str, table: str) -> bool:
+        """Whether `table` is (still) a partition of `parent`."""
+        return bool(
+            await self.session.scalar(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(:t)"
+                    " AND inhparent = CAST(:parent AS regclass))"
+                ),
+                {"t": table, "parent": parent},
+            )
+        )
 
     async def ensure_archive_months(
         self, table: str, key: str, tenant_id: str, cutoff: datetime

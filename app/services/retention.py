@@ -10,7 +10,7 @@ instead of row by row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,7 +106,7 @@ class Removed:
     events: dict[str, int] = field(default_factory=dict)
     outbox: int = 0
     skipped: bool = False
-    failed: dict[str, str] = field(default_factory=dict)  # tenant -> what went wrong
+    failed: dict[str, str] = field(default_factory=dict)  # tenant or table -> what went wrong
 
     def add(self, tenant_id: str, kind: str, n: int) -> None:
         if n:
@@ -229,8 +229,8 @@ class RetentionService:
             removed.skipped = True
             return removed
         try:
-            if not dry_run:  # months a crashed run left half retired come first
-                await self._finish_retiring(factory, removed)
+            # months a crashed run left half retired come first
+            await self._finish_retiring(factory, removed, dry_run=dry_run)
             async with factory() as session:
                 repo = RetentionRepository(session)
                 policies = {p.tenant_id: Policy.of(p) for p in await repo.policies()}
@@ -244,6 +244,7 @@ class RetentionService:
                 days = older_than_days or policies.get(tenant_id, Policy()).feed_days(kind)
                 rules.setdefault(tenant_id, {})[kind] = now - timedelta(days=days)
 
+            taken: list[str] = []  # the months that go whole (a dry run counts them once)
             if activity_type is None:
                 longest = older_than_days or max(
                     [
@@ -253,16 +254,23 @@ class RetentionService:
                 )
                 whole = [p for p in partitions if p.hi <= now - timedelta(days=longest)]
                 for n, partition in enumerate(whole, 1):
-                    await self._expire_partition(
+                    if await self._expire_partition(
                         factory, partition, removed, dry_run=dry_run, archive=archive
-                    )
+                    ):
+                        taken.append(partition.name)
                     if not dry_run:
                         await self._lease(factory, job, holder)
                     if progress:
                         progress("partitions", n, len(whole))
             for n, (tenant_id, cutoffs) in enumerate(rules.items(), 1):
                 await self._expire_rows(
-                    factory, tenant_id, cutoffs, removed, dry_run=dry_run, archive=archive
+                    factory,
+                    tenant_id,
+                    cutoffs,
+                    removed,
+                    dry_run=dry_run,
+                    archive=archive,
+                    whole=taken,
                 )
                 if not dry_run:
                     await self._lease(factory, job, holder)
@@ -293,43 +301,57 @@ class RetentionService:
         *,
         dry_run: bool,
         archive: bool,
-    ) -> None:
+    ) -> bool:
         """A month everything in which is past retention leaves the feed at once: under a
         lock of the feed held only for the detach (waiting at most PARTITION_LOCK_MS, else
         the month is left to the row batches), it is detached and renamed; then its rows
         come off the counters a batch of users at a time, and it is dropped or attached
-        to the archive (`_retire`)."""
+        to the archive (`_retire`). Whether it went (or, dry, would go) whole."""
+        archived_month = partition.name.replace("feed_items", ARCHIVES["feed_items"], 1)
         if dry_run:
             async with factory() as session:
-                counts = await RetentionRepository(session).partition_counts(partition.name)
+                repo = RetentionRepository(session)
+                if archive and await repo.has_partition(archived_month):
+                    return False  # as below: its rows would go one by one
+                counts = await repo.partition_counts(partition.name)
             removed.partitions.append(partition.name)
             for tenant_id, kind, n in counts:
                 removed.add(tenant_id, kind, n)
-            return
+            return True
         try:
             async with factory() as session, session.begin():
                 repo = RetentionRepository(session)
-                if archive and await repo.has_partition(
-                    partition.name.replace("feed_items", ARCHIVES["feed_items"], 1)
-                ):
-                    return  # the archive has that month already: its rows go one by one
+                if archive and await repo.has_partition(archived_month):
+                    return False  # the archive has that month already: its rows go one by one
                 await repo.lock_feed(PARTITION_LOCK_MS)
+                if not await repo.is_partition_of("feed_items", partition.name):
+                    return False  # another run (cleanup beside archive) took it meanwhile
                 retiring = (await repo.retire("feed_items", partition, archive=archive)).name
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
             log.warning("retention.partition_busy", partition=partition.name)
-            return
+            return False
         await self._retire(factory, retiring, removed)
+        return True
 
     async def _finish_retiring(
-        self, factory: async_sessionmaker[AsyncSession], removed: Removed
+        self, factory: async_sessionmaker[AsyncSession], removed: Removed, *, dry_run: bool
     ) -> None:
+        """Months a crashed run left half retired: finished from where it stopped (or,
+        dry, what is left of them counted)."""
         async with factory() as session:
-            names = [r.name for r in await RetentionRepository(session).retiring()]
-        for name in names:
-            log.info("retention.resuming", table=name)
-            await self._retire(factory, name, removed)
+            repo = RetentionRepository(session)
+            rows = await repo.retiring()
+            if dry_run:
+                for row in rows:
+                    removed.partitions.append(row.partition)
+                    for tenant_id, kind, n in await repo.count_retiring_left(row):
+                        removed.add(tenant_id, kind, n)
+                return
+        for row in rows:
+            log.info("retention.resuming", table=row.name)
+            await self._retire(factory, row.name, removed)
 
     async def _retire(
         self, factory: async_sessionmaker[AsyncSession], name: str, removed: Removed
@@ -338,16 +360,24 @@ class RetentionService:
         time (the place kept, so a crash resumes), then drops or archives the month. Until
         it is done the counters still count those (expired) items."""
         while True:
-            async with factory() as session, session.begin():
-                repo = RetentionRepository(session)
-                row = await session.get(RetiringPartition, name, with_for_update=True)
-                if row is None:
-                    return  # another run finished it
-                counts = await repo.uncount_retiring(row, BATCH_USERS)
-                if counts is None:
-                    await repo.finish_retiring(row)
-                    removed.partitions.append(row.partition)
-                    return
+            try:
+                async with factory() as session, session.begin():
+                    repo = RetentionRepository(session)
+                    row = await session.get(RetiringPartition, name, with_for_update=True)
+                    if row is None:
+                        return  # another run finished it
+                    counts = await repo.uncount_retiring(row, BATCH_USERS)
+                    if counts is None:
+                        await repo.finish_retiring(row, lock_timeout_ms=PARTITION_LOCK_MS)
+                        removed.partitions.append(row.partition)
+                        return
+            except DBAPIError as exc:
+                # That batch rolled back whole; the month stays retiring, for the next run
+                # to carry on with, and the rest of this run goes ahead.
+                busy = getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
+                log.error("retention.retiring_failed", table=name, busy=busy, error=str(exc))
+                removed.failed[name] = str(exc.orig or exc)
+                return
             for tenant_id, kind, n in counts:
                 removed.add(tenant_id, kind, n)
 
@@ -360,12 +390,16 @@ class RetentionService:
         *,
         dry_run: bool,
         archive: bool,
+        whole: Sequence[str] = (),
     ) -> None:
         """A tenant's feed items past their type's cutoff, a committed batch of users at a
-        time, every type in the one pass over the batch's old rows."""
+        time, every type in the one pass over the batch's old rows. (`whole`: the months a
+        dry run counted as going whole, which a real run would have detached by now.)"""
         if dry_run:
             async with factory() as session:
-                counts = await RetentionRepository(session).count_expired_feed(tenant_id, cutoffs)
+                counts = await RetentionRepository(session).count_expired_feed(
+                    tenant_id, cutoffs, whole=whole
+                )
             for kind, n in counts.items():
                 removed.add(tenant_id, kind, n)
             return

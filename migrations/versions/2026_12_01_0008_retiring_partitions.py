@@ -44,4 +44,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    left = op.get_bind().scalar(sa.text("SELECT string_agg(name, ', ') FROM retiring_partitions"))
+    if left:
+        # Their counters are still to come down: without this table nothing would finish
+        # them, and the counters would stay over by their rows for good.
+        raise RuntimeError(
+            f"months are still retiring ({left}): run `tidings cleanup-activity-feeds`"
+            " to finish them, then downgrade"
+        )
     op.drop_table("retiring_partitions")
