@@ -114,6 +114,35 @@ def _fan_out_statement(limit: int, tolerant: bool) -> TextClause:
     return text(fan_out_sql(limit, tolerant=tolerant))
 
 
+# Of a batch of newly recorded events (one tenant's), those nobody would receive (no
+# subscriber of the stream the event's importance admits, no named recipient): their
+# outbox rows are settled at once, in one statement, so a batch to streams nobody follows
+# costs no fan-out statement per event.
+SETTLE_UNREACHABLE = text(
+    """
+WITH batch AS (
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:times AS timestamptz[]),
+                         CAST(:streams AS uuid[])) AS b(id, occurred_at, stream_id)
+), unreachable AS (
+    SELECT e.id
+      FROM batch b
+      JOIN events e ON e.tenant_id = :tenant_id AND e.id = b.id
+                   AND e.occurred_at = b.occurred_at AND e.stream_id = b.stream_id
+     WHERE coalesce(cardinality(e.recipients), 0) = 0
+       AND NOT EXISTS (
+           SELECT 1 FROM subscriptions sub
+            WHERE sub.tenant_id = :tenant_id AND sub.stream_id = e.stream_id
+              AND sub.subscription_type <> 'mute' AND sub.min_importance <= e.importance)
+)
+UPDATE outbox o SET processed_at = now()
+  FROM unreachable u
+ WHERE o.tenant_id = :tenant_id AND o.event_id = u.id AND o.kind = 'created'
+   AND o.processed_at IS NULL
+RETURNING o.event_id
+"""
+)
+
+
 # Marks a user's unread items read (all, some, or one stream's) and takes them off the
 # counters in the same statement, so a count read at any moment matches the rows.
 MARK_READ = text(
@@ -381,6 +410,17 @@ class FeedRepository(Repository):
             row.after or "",
             row.last_user,
         )
+
+    async def settle_unreachable(self, events: Sequence[EventRef]) -> set[uuid.UUID]:
+        """Settles the fan-out of those of one tenant's `events` nobody would receive
+        (SETTLE_UNREACHABLE); their ids."""
+        params = {
+            "tenant_id": events[0].tenant_id,
+            "ids": [e.event_id for e in events],
+            "times": [e.occurred_at for e in events],
+            "streams": [e.stream_id for e in events],
+        }
+        return set(await self.session.scalars(SETTLE_UNREACHABLE, params))
 
     async def commit_without_waiting(self) -> None:
         """This transaction's commit will not wait for the WAL flush (it may be lost in a

@@ -105,8 +105,12 @@ class FeedService:
             return
         how = delivery(session)
         if how.mode is FanoutMode.sync or how.enqueue is None:
+            settled: set[uuid.UUID] = set()
+            if len(events) > 1:  # a batch: those nobody follows are settled in one go
+                settled = await FeedRepository(session).settle_unreachable(events)
             for event in events:
-                await self.fan_out(session, event, chunk=how.chunk)
+                if event.event_id not in settled:
+                    await self.fan_out(session, event, chunk=how.chunk)
             return
         enqueue = how.enqueue
 

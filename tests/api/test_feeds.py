@@ -5,7 +5,10 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.models import Outbox
 from app.schemas.feeds import FeedList, FeedSummaryRead, UnreadCountRead, UnreadCountsRead
 from tests.conftest import Tokens
 from tests.factories import add_event, create_stream, record_event
@@ -430,3 +433,54 @@ async def test_feed_shows_the_event_as_edited_and_pages_by_cursor(
     assert first["data"] == {"text": "Call on Friday"}
     assert first["title"] == "Added note: Call on Friday"
     assert (first["target_type"], first["target_id"]) == ("crm.lead", "lead-7")
+
+
+async def test_a_batch_reaches_exactly_the_followers_and_settles_every_outbox_row(
+    client: AsyncClient,
+    tokens: Tokens,
+    auth: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A batch's events to streams nobody would receive them from are settled in one
+    statement; the rest fan out as one event does: each recipient once, counted."""
+    followed = await create_stream(client, auth, name="A", object_type="project", object_id="1")
+    await create_stream(client, auth, name="B", object_type="project", object_id="2")
+    muted = await create_stream(client, auth, name="C", object_type="project", object_id="3")
+    await subscribe(client, tokens.headers("bob"), followed["slug"], min_importance="normal")
+    await subscribe(client, tokens.headers("mo"), muted["slug"], subscription_type="mute")
+
+    def item(object_id: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "object_type": "project",
+            "object_id": object_id,
+            "event_type": "note",
+            "data": {"text": object_id},
+            **extra,
+        }
+
+    events = [
+        item("1"),
+        item("2"),
+        item("1", importance="low"),
+        item("3"),
+        item("2"),
+        item("2", recipients=["erin"]),
+        item("1"),
+        item("3"),
+        item("4"),
+    ]
+    response = await client.post("/api/events/batch/", json={"events": events}, headers=auth)
+    assert response.status_code == 201, response.text
+
+    assert (await feed(client, tokens.headers("bob")))["count"] == 2  # not the low one
+    assert (await feed(client, tokens.headers("erin")))["count"] == 1  # named
+    assert (await feed(client, tokens.headers("mo")))["count"] == 0
+    badge = await client.get(f"{FEED}unread-count/", headers=tokens.headers("bob"))
+    assert badge.json()["unread_count"] == 2
+    async with session_factory() as session:
+        left = await session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.tenant_id == tokens.tenant, Outbox.processed_at.is_(None))
+        )
+    assert left == 0
