@@ -158,7 +158,7 @@ def wire_live(app: FastAPI, settings: Settings) -> None:
     """The live layer's parts that need only Redis and the database (the hub, which also
     listens, starts with the lifespan)."""
     if getattr(app.state, "live", None) is None and app.state.redis is not None:
-        app.state.live = LivePublisher(app.state.redis.publish)
+        app.state.live = LivePublisher.over(app.state.redis)
     if getattr(app.state, "presence", None) is None and app.state.redis is not None:
         app.state.presence = PresenceService(
             PresenceStore(app.state.redis), ttl_seconds=settings.presence_ttl_seconds

@@ -27,7 +27,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = create_engine(settings)
     ctx["session_factory"] = create_session_factory(ctx["engine"])
     # What the worker records (overdue milestones) and delivers reaches live sockets too.
-    publisher = LivePublisher(ctx["redis"].publish)
+    publisher = LivePublisher.over(ctx["redis"])
     ctx["live"] = publisher
     delivery = Delivery(FanoutMode.sync, chunk=settings.fanout_chunk_size)
 

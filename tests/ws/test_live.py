@@ -145,6 +145,34 @@ async def test_events_reach_watchers_as_seed_003_types(live: LiveFactory) -> Non
             assert not [f for f in await watcher.quiet() if "event" in f]
 
 
+async def test_a_batch_reaches_watchers_whole_and_in_order(live: LiveFactory) -> None:
+    """A batch's events are published in one pipeline: every one arrives, in order."""
+    async with live() as env:
+        await project(env)
+        async with env.connect("/ws/projects/42/") as watcher:
+            await watcher.expect("connection_established")
+            items = [
+                {
+                    "object_type": "project",
+                    "object_id": object_id,
+                    "event_type": "note",
+                    "data": {"text": f"n{i}"},
+                }
+                for i, object_id in enumerate(["42", "43", "42", "42", "43", "42"])
+            ]
+            response = await env.http.post(
+                "/api/events/batch/",
+                json={"events": items},
+                headers=env.tokens.headers("owner"),
+            )
+            assert response.status_code == 201, response.text
+            texts = [
+                (await watcher.expect("comment_added"))["event"]["data"]["text"] for _ in range(4)
+            ]
+            assert texts == ["n0", "n2", "n3", "n5"]  # project 43's are not for this socket
+            assert not [f for f in await watcher.quiet() if "event" in f]
+
+
 async def test_typing_goes_to_the_others_throttled_and_never_back(live: LiveFactory) -> None:
     async with live() as env:
         await post(env, "task", "7", "task_created", {"task_name": "Pour"})
