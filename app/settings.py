@@ -67,8 +67,11 @@ class Settings(BaseSettings):
     fanout_mode: FanoutMode = FanoutMode.sync
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Connections held, none opened and closed per request: an overflow connection is
+    # closed when it comes back to a full pool, so load above the pool's size opened a
+    # PostgreSQL backend for every few requests (docs/decisions.md).
+    db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     partitions_ahead_months: int = Field(default=3, ge=1, le=36)
     fanout_chunk_size: int = Field(
