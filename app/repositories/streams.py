@@ -4,13 +4,28 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import String, func, literal, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.models import Stream
 from app.pagination import Cursor
 from app.repositories.base import Repository, newest_first
+
+# Streams of (object type, object id) pairs, built once: every event recorded resolves
+# its stream through it, and building the join anew cost more than running it.
+_PAIRS = select(
+    func.unnest(bindparam("types", type_=ARRAY(String))).label("object_type"),
+    func.unnest(bindparam("ids", type_=ARRAY(String))).label("object_id"),
+).subquery()
+_FOR_OBJECTS = (
+    select(Stream)
+    .join(
+        _PAIRS,
+        (Stream.object_type == _PAIRS.c.object_type) & (Stream.object_id == _PAIRS.c.object_id),
+    )
+    .where(Stream.tenant_id == bindparam("tenant_id"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +63,12 @@ class StreamRepository(Repository):
     ) -> dict[tuple[str, str], Stream]:
         if not objects:
             return {}
-        types = [t for t, _ in objects]
-        ids = [i for _, i in objects]
-        pairs = select(
-            func.unnest(literal(types, ARRAY(String))).label("object_type"),
-            func.unnest(literal(ids, ARRAY(String))).label("object_id"),
-        ).subquery()
-        result = await self.session.scalars(
-            select(Stream)
-            .join(
-                pairs,
-                (Stream.object_type == pairs.c.object_type)
-                & (Stream.object_id == pairs.c.object_id),
-            )
-            .where(Stream.tenant_id == tenant_id)
-        )
+        params = {
+            "tenant_id": tenant_id,
+            "types": [t for t, _ in objects],
+            "ids": [i for _, i in objects],
+        }
+        result = await self.session.scalars(_FOR_OBJECTS, params)
         return {(s.object_type or "", s.object_id or ""): s for s in result}
 
     async def insert(self, values: dict[str, object]) -> Stream | None:
