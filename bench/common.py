@@ -257,12 +257,24 @@ class KeepAliveClient:
         self._writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
-        if self._writer is None or self._reader is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        head = await self._reader.readuntil(b"\r\n\r\n")
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        fresh = self._writer is None
+        if self._writer is None or self._reader is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        self._writer.write(request)
+        try:
+            head = await self._reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            if fresh:
+                raise
+            # uvicorn closes a connection idle for its keep-alive timeout (5 s), as between
+            # two phases: a GET is safe to send again, once, on a new connection
+            await self.close()
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._writer.write(request)
+            head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
         for line in head.split(b"\r\n")[1:]:
