@@ -30,20 +30,31 @@ def factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_session_factory(engine)
 
 
-async def setup_feed(client: AsyncClient, tokens: Tokens, *subscribers: str) -> str:
-    """A stream the `subscribers` follow; its slug."""
-    created = await client.post("/api/streams/", json={"name": "Site"}, headers=tokens.headers())
+async def setup_feed(
+    client: AsyncClient, tokens: Tokens, *subscribers: str, tenant: str | None = None
+) -> str:
+    """A stream the `subscribers` follow (in `tenant`, the test's by default); its slug."""
+    created = await client.post(
+        "/api/streams/", json={"name": "Site"}, headers=tokens.headers(tenant=tenant)
+    )
     slug = str(created.json()["slug"])
     for user in subscribers:
         response = await client.post(
-            f"/api/streams/{slug}/subscribe/", json={}, headers=tokens.headers(user)
+            f"/api/streams/{slug}/subscribe/", json={}, headers=tokens.headers(user, tenant=tenant)
         )
         assert response.status_code == 201
     return slug
 
 
 async def post(
-    client: AsyncClient, tokens: Tokens, slug: str, event_type: str, days_ago: float, **data: Any
+    client: AsyncClient,
+    tokens: Tokens,
+    slug: str,
+    event_type: str,
+    days_ago: float,
+    *,
+    tenant: str | None = None,
+    **data: Any,
 ) -> dict[str, Any]:
     response = await client.post(
         f"/api/streams/{slug}/add_event/",
@@ -52,7 +63,7 @@ async def post(
             "data": data,
             "occurred_at": (NOW - timedelta(days=days_ago)).isoformat(),
         },
-        headers=tokens.headers(),
+        headers=tokens.headers(tenant=tenant),
     )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
@@ -95,6 +106,31 @@ async def counters_match_rows(engine: AsyncEngine, tenant: str) -> bool:
 
 def mine(removed: Any, tenant: str) -> dict[str, int]:
     return {kind: n for (t, kind), n in removed.rows.items() if t == tenant}
+
+
+def days_back(years: int) -> float:
+    """An age in days that falls two days into the whole month `years` back."""
+    ancient = NOW.replace(day=1) - timedelta(days=years * 365)
+    return (NOW - ancient).total_seconds() / 86400 - 2
+
+
+async def retire_month(factory: async_sessionmaker[AsyncSession], days: float) -> tuple[str, str]:
+    """The month of items `days` old, taken out of the feed for the archive as a run's
+    first step does (its counters not yet down); the month's name and its retiring
+    table's."""
+    async with factory() as session, session.begin():
+        await partition_service.ensure_ahead(session, months_ahead=1)
+    month = f"feed_items_p{(NOW - timedelta(days=days)):%Y%m}"
+    async with factory() as session:
+        (partition,) = [
+            p
+            for p in await RetentionRepository(session).partitions("feed_items")
+            if p.name == month
+        ]
+    async with factory() as session, session.begin():
+        repo = RetentionRepository(session)
+        await repo.lock_feed(5_000)
+        return month, (await repo.retire("feed_items", partition, archive=True)).name
 
 
 async def test_the_policy_api_shows_defaults_takes_overrides_and_refuses_bad_ones(
@@ -209,8 +245,7 @@ async def test_a_month_past_every_policy_goes_whole(
     factory: async_sessionmaker[AsyncSession],
 ) -> None:
     slug = await setup_feed(committed_client, tokens, "bob", "carol")
-    ancient = NOW.replace(day=1) - timedelta(days=6 * 365)
-    days = (NOW - ancient).total_seconds() / 86400 - 2
+    days = days_back(6)
     await post(committed_client, tokens, slug, "note", days, text="very old")
     await post(committed_client, tokens, slug, "note", days - 1, text="very old too")
     await post(committed_client, tokens, slug, "note", 1, text="fresh")
@@ -241,46 +276,13 @@ async def test_a_month_left_half_retired_by_a_crash_is_finished_by_the_next_run(
     users at a time. A run that dies between batches leaves the counters over by what is
     left; the next run resumes at the batch it reached and ends exact, the month archived."""
     slug = await setup_feed(committed_client, tokens, "bob", "carol", "dave")
-    ancient = NOW.replace(day=1) - timedelta(days=7 * 365)
-    days = (NOW - ancient).total_seconds() / 86400 - 2
+    days = days_back(7)
     await post(committed_client, tokens, slug, "note", days, text="old")
     await post(committed_client, tokens, slug, "note", 1, text="fresh")
     other = f"{tokens.tenant}-b"  # sorts after the first tenant, with users of the same names
-    created = await committed_client.post(
-        "/api/streams/", json={"name": "Other"}, headers=tokens.headers(tenant=other)
-    )
-    other_slug = created.json()["slug"]
-    for user in ("bob", "carol"):
-        response = await committed_client.post(
-            f"/api/streams/{other_slug}/subscribe/",
-            json={},
-            headers=tokens.headers(user, tenant=other),
-        )
-        assert response.status_code == 201
-    response = await committed_client.post(
-        f"/api/streams/{other_slug}/add_event/",
-        json={
-            "event_type": "note",
-            "data": {"text": "old"},
-            "occurred_at": (NOW - timedelta(days=days)).isoformat(),
-        },
-        headers=tokens.headers(tenant=other),
-    )
-    assert response.status_code == 201, response.text
-    async with factory() as session, session.begin():
-        await partition_service.ensure_ahead(session, months_ahead=1)
-    month = f"feed_items_p{(NOW - timedelta(days=days)):%Y%m}"
-    async with factory() as session:
-        (partition,) = [
-            p
-            for p in await RetentionRepository(session).partitions("feed_items")
-            if p.name == month
-        ]
-    async with factory() as session, session.begin():  # the first run's first steps
-        repo = RetentionRepository(session)
-        await repo.lock_feed(5_000)
-        retiring = await repo.retire("feed_items", partition, archive=True)
-        name = retiring.name
+    other_slug = await setup_feed(committed_client, tokens, "bob", "carol", tenant=other)
+    await post(committed_client, tokens, other_slug, "note", days, tenant=other, text="old")
+    month, name = await retire_month(factory, days)  # the first run's first steps
     async with factory() as session, session.begin():
         row = await session.get(RetiringPartition, name)
         assert row is not None
@@ -324,26 +326,12 @@ async def retire_a_month(
     factory: async_sessionmaker[AsyncSession],
     years: int,
 ) -> tuple[str, str]:
-    """A month `years` back with three followers' items of one event, taken out of the
-    feed for the archive as a run's first step does (its counters not yet down); the
-    month's name and its retiring table's."""
+    """A month `years` back with three followers' items of one event, retired
+    (`retire_month`); the month's name and its retiring table's."""
     slug = await setup_feed(client, tokens, "bob", "carol", "dave")
-    ancient = NOW.replace(day=1) - timedelta(days=years * 365)
-    days = (NOW - ancient).total_seconds() / 86400 - 2
+    days = days_back(years)
     await post(client, tokens, slug, "note", days, text="old")
-    async with factory() as session, session.begin():
-        await partition_service.ensure_ahead(session, months_ahead=1)
-    month = f"feed_items_p{(NOW - timedelta(days=days)):%Y%m}"
-    async with factory() as session:
-        (partition,) = [
-            p
-            for p in await RetentionRepository(session).partitions("feed_items")
-            if p.name == month
-        ]
-    async with factory() as session, session.begin():
-        repo = RetentionRepository(session)
-        await repo.lock_feed(5_000)
-        return month, (await repo.retire("feed_items", partition, archive=True)).name
+    return await retire_month(factory, days)
 
 
 async def test_a_retiring_month_goes_into_an_archive_that_has_that_month_already(
