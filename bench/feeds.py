@@ -105,6 +105,7 @@ from bench.common import (
     drive,
     fmt,
     print_table,
+    rounded,
 )
 
 T = TypeVar("T")
@@ -1380,14 +1381,6 @@ async def run(args: argparse.Namespace, settings: Settings, code: str) -> dict[s
         "cores": CORES,
         "code": code,
     }
-
-
-def rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> None:

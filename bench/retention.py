@@ -89,6 +89,7 @@ from bench.common import (
     fmt,
     percentiles,
     print_table,
+    rounded,
 )
 from bench.dataset import OBJECT_TYPES, create_tenant
 from bench.feeds import FILL_COUNTERS, RAW_FAN_OUT_COUNTED
@@ -1114,16 +1115,6 @@ async def run(args: argparse.Namespace, settings: Settings, dsn: str, code: str)
     print("\nTidings beside the same work through asyncpg (time ratios are multiples):")
     print_table(table(results, args.concurrency))
     return figures(results, code)
-
-
-def rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rounded(v) for v in value]
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> None:

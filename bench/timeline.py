@@ -58,6 +58,7 @@ from bench.common import (
     drive,
     fmt,
     print_table,
+    rounded,
 )
 from bench.dataset import Words, generate, settle
 
@@ -886,14 +887,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     upgrade(settings)
     data = asyncio.run(run(args, settings, code_version()))
     print(orjson.dumps(rounded(data)).decode())
-
-
-def rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    return value
 
 
 if __name__ == "__main__":

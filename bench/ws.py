@@ -66,7 +66,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ from bench.common import (
     fmt,
     percentiles,
     print_table,
+    rounded,
 )
 from bench.ingest import drop_tenants
 
@@ -144,32 +145,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 # --- the client's pieces -----------------------------------------------------------------
-
-
-class Poster(KeepAliveClient):
-    """bench.common.KeepAliveClient's least-work client, for a JSON POST."""
-
-    async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        if self._writer is None or self._reader is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        lines = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {self.host}:{self.port}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-        ]
-        lines.extend(f"{k}: {v}" for k, v in headers.items())
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-            elif name.lower() == b"transfer-encoding":
-                raise RuntimeError("chunked responses are not supported by this client")
-        return status, await self._reader.readexactly(length) if length else b""
 
 
 @dataclass(slots=True)
@@ -405,8 +380,8 @@ class Bench:
             orjson.dumps({"event_type": "note", "data": {"text": f"{MARK}{first + k}"}})
             for k in range(count)
         ]
-        pool: asyncio.Queue[Poster] = asyncio.Queue()
-        posters = [Poster(self.base_url) for _ in range(self.args.posters)]
+        pool: asyncio.Queue[KeepAliveClient] = asyncio.Queue()
+        posters = [KeepAliveClient(self.base_url) for _ in range(self.args.posters)]
         for p in posters:
             pool.put_nowait(p)
 
@@ -802,14 +777,6 @@ def figures(results: list[Result]) -> dict[str, Any]:
         out[f"{k}_frame_bytes"] = len(r.sample.encode())
         out[f"{k}_heartbeats_in_window"] = len(in_window(r))
     return out
-
-
-def rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    return value
 
 
 def raise_nofile(need: int) -> tuple[int, int]:
