@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import orjson
+
+from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
@@ -43,6 +47,21 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
         return {"p50": only, "p95": only, "p99": only}
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
+
+
+def bench_settings(make_target: str) -> Settings:
+    """The settings a benchmark runs with, with one JWT secret for the tokens it mints and
+    the server that checks them; exits saying how to run it when no servers are set."""
+    os.environ.setdefault("TIDINGS_JWT_SECRET", secrets.token_urlsafe(32))
+    settings = Settings()
+    if settings.database_url is None or settings.redis_url is None:
+        sys.exit(f"set TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL, or run `make {make_target}`")
+    return settings
+
+
+def print_figures(data: Mapping[str, Any]) -> None:
+    """The closing line every benchmark prints: its figures as one JSON object."""
+    print(orjson.dumps(rounded(data)).decode())
 
 
 def rounded(value: Any) -> Any:

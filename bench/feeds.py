@@ -63,7 +63,6 @@ import random
 import re
 import secrets
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter
@@ -100,12 +99,13 @@ from bench.common import (
     Row,
     Run,
     api_server,
+    bench_settings,
     busy_cores,
     code_version,
     drive,
     fmt,
+    print_figures,
     print_table,
-    rounded,
 )
 
 T = TypeVar("T")
@@ -1385,16 +1385,12 @@ async def run(args: argparse.Namespace, settings: Settings, code: str) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    # One secret for the tokens minted here and the server that checks them.
-    os.environ.setdefault("TIDINGS_JWT_SECRET", secrets.token_urlsafe(32))
-    settings = Settings()
-    if settings.database_url is None or settings.redis_url is None:
-        sys.exit("set TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL, or run `make bench-feeds`")
+    settings = bench_settings("bench-feeds")
     # fan_out_committing logs each event; the figures are the output here.
     configure_logging("WARNING", json=False)
     upgrade(settings)
     data = asyncio.run(run(args, settings, code_version()))
-    print(orjson.dumps(rounded(data)).decode())
+    print_figures(data)
 
 
 if __name__ == "__main__":

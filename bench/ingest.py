@@ -21,7 +21,6 @@ import asyncio
 import os
 import random
 import secrets
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,10 +41,12 @@ from bench.common import (
     Row,
     Run,
     api_server,
+    bench_settings,
     busy_cores,
     code_version,
     drive,
     fmt,
+    print_figures,
     print_table,
 )
 from bench.dataset import Words, create_tenant
@@ -372,18 +373,10 @@ def table(args: argparse.Namespace, phases: dict[str, Run]) -> list[Row]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    # One secret for the tokens minted here and the server that checks them.
-    os.environ.setdefault("TIDINGS_JWT_SECRET", secrets.token_urlsafe(32))
-    settings = Settings()
-    if settings.database_url is None or settings.redis_url is None:
-        sys.exit("set TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL, or run `make bench`")
+    settings = bench_settings("bench")
     upgrade(settings)
     figures = asyncio.run(run(args, settings, code_version()))
-    print(
-        orjson.dumps(
-            {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
-        ).decode()
-    )
+    print_figures(figures)
 
 
 if __name__ == "__main__":

@@ -54,9 +54,7 @@ import asyncio
 import itertools
 import os
 import random
-import secrets
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter
@@ -84,12 +82,13 @@ from bench.common import (
     CpuUse,
     Row,
     api_server,
+    bench_settings,
     busy_cores,
     code_version,
     fmt,
     percentiles,
+    print_figures,
     print_table,
-    rounded,
 )
 from bench.dataset import OBJECT_TYPES, create_tenant
 from bench.feeds import FILL_COUNTERS, RAW_FAN_OUT_COUNTED
@@ -1119,16 +1118,14 @@ async def run(args: argparse.Namespace, settings: Settings, dsn: str, code: str)
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    # One secret for the token minted here and the server that checks it.
-    os.environ.setdefault("TIDINGS_JWT_SECRET", secrets.token_urlsafe(32))
-    settings = Settings()
-    if settings.database_url is None or settings.redis_url is None:
-        sys.exit("set TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL, or run `make bench-retention`")
+    settings = bench_settings("bench-retention")
     # The cleanup logs each run; the figures are the output here.
     configure_logging("WARNING", json=False)
-    admin = to_asyncpg_dsn(settings.database_url)
-    name = args.database or f"{database_name(settings.database_url)}_bench_retention"
-    url = with_database(settings.database_url, name)
+    configured = settings.database_url
+    assert configured is not None  # bench_settings exits without one
+    admin = to_asyncpg_dsn(configured)
+    name = args.database or f"{database_name(configured)}_bench_retention"
+    url = with_database(configured, name)
     bench = settings.model_copy(update={"database_url": url})
     asyncio.run(recreate_database(admin, name))
     try:
@@ -1138,7 +1135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.keep:
             asyncio.run(recreate_database(admin, name, drop_only=True))
             print(f"dropped database {name}", flush=True)
-    print(orjson.dumps(rounded(data)).decode())
+    print_figures(data)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import os
 import random
 import re
 import secrets
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,12 +52,13 @@ from bench.common import (
     Row,
     Run,
     api_server,
+    bench_settings,
     busy_cores,
     code_version,
     drive,
     fmt,
+    print_figures,
     print_table,
-    rounded,
 )
 from bench.dataset import Words, generate, settle
 
@@ -879,14 +879,10 @@ def figures(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    # One secret for the token minted here and the server that checks it.
-    os.environ.setdefault("TIDINGS_JWT_SECRET", secrets.token_urlsafe(32))
-    settings = Settings()
-    if settings.database_url is None or settings.redis_url is None:
-        sys.exit("set TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL, or run `make bench-timeline`")
+    settings = bench_settings("bench-timeline")
     upgrade(settings)
     data = asyncio.run(run(args, settings, code_version()))
-    print(orjson.dumps(rounded(data)).decode())
+    print_figures(data)
 
 
 if __name__ == "__main__":

@@ -90,12 +90,13 @@ from bench.common import (
     KeepAliveClient,
     Row,
     api_server,
+    bench_settings,
     busy_cores,
     code_version,
     fmt,
     percentiles,
+    print_figures,
     print_table,
-    rounded,
 )
 from bench.ingest import drop_tenants
 
@@ -837,11 +838,7 @@ async def run(args: argparse.Namespace, settings: Settings, code: str) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    # One secret for the tokens minted here and the server that checks them.
-    os.environ.setdefault("TIDINGS_JWT_SECRET", secrets.token_urlsafe(32))
-    settings = Settings()
-    if settings.database_url is None or settings.redis_url is None:
-        sys.exit("set TIDINGS_DATABASE_URL and TIDINGS_REDIS_URL, or run `make bench-ws`")
+    settings = bench_settings("bench-ws")
     upgrade(settings)
     coro = run(args, settings, code_version())
     if args.loop == "uvloop":
@@ -851,7 +848,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             data = runner.run(coro)
     else:
         data = asyncio.run(coro)
-    print(orjson.dumps(rounded(data)).decode())
+    print_figures(data)
 
 
 if __name__ == "__main__":
