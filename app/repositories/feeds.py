@@ -654,6 +654,17 @@ class SubscriptionRepository(Repository):
         row: Row[Subscription, Stream] | None = result.first()
         return row
 
+    async def follows(self, tenant_id: str, user_id: str, stream_id: uuid.UUID) -> bool:
+        """Whether the user has a subscription (of any type) to the stream."""
+        found = await self.session.scalar(
+            select(Subscription.id).where(
+                Subscription.tenant_id == tenant_id,
+                Subscription.stream_id == stream_id,
+                Subscription.user_id == user_id,
+            )
+        )
+        return found is not None
+
     async def by_id(self, tenant_id: str, subscription_id: uuid.UUID) -> Subscription | None:
         """Anyone's subscription (an admin's look-up), locked for a change."""
         return await self.session.scalar(

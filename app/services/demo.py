@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.enums import Importance, StreamType
-from app.models import Stream, Subscription
+from app.models import Stream
+from app.repositories.feeds import SubscriptionRepository
 from app.repositories.milestones import MilestoneRepository
 from app.repositories.streams import StreamRepository
 from app.result import Err
@@ -155,14 +155,7 @@ async def load_demo(session: AsyncSession) -> int:
 
 
 async def _follow(session: AsyncSession, user: Principal, stream: Stream) -> None:
-    following = await session.scalar(
-        select(Subscription.id).where(
-            Subscription.tenant_id == user.tenant_id,
-            Subscription.stream_id == stream.id,
-            Subscription.user_id == user.user_id,
-        )
-    )
-    if following is None:
+    if not await SubscriptionRepository(session).follows(user.tenant_id, user.user_id, stream.id):
         await subscription_service.subscribe(
             session,
             actor=user,
